@@ -1,0 +1,166 @@
+//! The resolved configuration of an alias: what the daemon connects to and how.
+//!
+//! `ConnectParams` is what a caller typed; an `AliasConfig` is what it means, after the
+//! address-priority rules, URI parsing and TLS rules of `resolve`. Two aliases whose
+//! `EndpointConfig`s are equal can share channels.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use milvus_connd_protocol::{AliasInfo, AliasState, AuthKind, PoolMode, Secret, TlsInfo};
+
+/// Where Milvus listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Tcp { host: String, port: u16 },
+    Unix { path: PathBuf },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Self::Unix { path } => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// What the daemon sends as `authorization`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Credentials {
+    None,
+    UserPassword { user: String, password: Secret },
+    /// `user:password` or an API key.
+    Token(Secret),
+}
+
+impl Credentials {
+    /// The `authorization` metadata Milvus expects: base64 of the token or of
+    /// `user:password`, with no scheme prefix.
+    pub fn authorization(&self) -> Option<String> {
+        let raw = match self {
+            Self::None => return None,
+            Self::UserPassword { user, password } => format!("{user}:{}", password.expose()),
+            Self::Token(token) => token.expose().to_owned(),
+        };
+        Some(base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+
+    pub fn kind(&self) -> AuthKind {
+        match self {
+            Self::None => AuthKind::None,
+            Self::UserPassword { .. } => AuthKind::UserPassword,
+            Self::Token(_) => AuthKind::Token,
+        }
+    }
+
+    /// The user name, where one is known; an API key has none.
+    pub fn user(&self) -> &str {
+        match self {
+            Self::None => "",
+            Self::UserPassword { user, .. } => user,
+            Self::Token(token) => token.expose().split_once(':').map_or("", |(user, _)| user),
+        }
+    }
+}
+
+/// TLS settings; files are read each time a channel is made, so rotated files take effect
+/// on the next connect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsConfig {
+    /// Name checked in the certificate and sent as SNI; the target host when absent.
+    pub server_name: Option<String>,
+    /// PEM files of trusted roots; the system roots when empty.
+    pub roots: Vec<PathBuf>,
+    /// Client certificate chain and key, for mutual TLS.
+    pub identity: Option<ClientIdentity>,
+    /// The parameters as given, for display.
+    pub given: TlsInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Everything that decides which upstream connection an alias needs. Aliases with equal
+/// endpoint configs may share channels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EndpointConfig {
+    pub target: Target,
+    pub tls: Option<TlsConfig>,
+    pub credentials: Credentials,
+}
+
+/// The resolved configuration of one alias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasConfig {
+    pub endpoint: EndpointConfig,
+    pub db_name: String,
+    pub pool: PoolMode,
+    /// How long `connect` waits; not part of the connection's identity.
+    pub timeout: Duration,
+}
+
+impl AliasConfig {
+    /// Whether a live connection made for `self` serves `other` unchanged (the
+    /// idempotent-connect rule; everything but the wait time counts).
+    pub fn same_connection(&self, other: &AliasConfig) -> bool {
+        self.endpoint == other.endpoint && self.db_name == other.db_name && self.pool == other.pool
+    }
+
+    /// The alias as `get` shows it: no password, no token.
+    pub fn info(&self, alias: &str, owner_uid: u32, state: AliasState) -> AliasInfo {
+        let endpoint = &self.endpoint;
+        AliasInfo {
+            alias: alias.to_owned(),
+            owner_uid,
+            state,
+            connected: matches!(state, AliasState::Ready | AliasState::Degraded),
+            address: endpoint.target.to_string(),
+            user: endpoint.credentials.user().to_owned(),
+            db_name: self.db_name.clone(),
+            auth: endpoint.credentials.kind(),
+            tls: endpoint
+                .tls
+                .as_ref()
+                .map(|tls| tls.given.clone())
+                .unwrap_or_default(),
+            timeout_seconds: self.timeout.as_secs_f64(),
+            pool: self.pool,
+            server: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_is_plain_base64() {
+        let creds = Credentials::UserPassword {
+            user: "root".into(),
+            password: Secret::new("Milvus"),
+        };
+        assert_eq!(creds.authorization().as_deref(), Some("cm9vdDpNaWx2dXM="));
+        let token = Credentials::Token(Secret::new("root:Milvus"));
+        assert_eq!(token.authorization().as_deref(), Some("cm9vdDpNaWx2dXM="));
+        assert_eq!(token.user(), "root");
+        assert_eq!(Credentials::Token(Secret::new("apikey")).user(), "");
+        assert_eq!(Credentials::None.authorization(), None);
+    }
+
+    #[test]
+    fn ipv6_targets_are_bracketed() {
+        let t = Target::Tcp {
+            host: "::1".into(),
+            port: 19530,
+        };
+        assert_eq!(t.to_string(), "[::1]:19530");
+    }
+}

@@ -1,0 +1,121 @@
+//! The routes of the control API (DESIGN.md §5) and their mapping onto the registry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::http::{Method, Request, StatusCode, header};
+use hyper::body::Incoming;
+use milvus_connd_protocol::{ConnectParams, DisconnectRequest, StatusInfo, MAX_BODY_BYTES};
+
+use super::http::{self, Answer, Rejection};
+use crate::peer::Peer;
+use crate::registry::Registry;
+
+/// What every request handler can reach.
+#[derive(Debug)]
+pub struct Context {
+    pub registry: Registry,
+    pub started: Instant,
+    /// How long a client may take to send one request.
+    pub request_timeout: Duration,
+}
+
+enum Route<'a> {
+    Aliases,
+    Alias(&'a str),
+    AliasAction(&'a str, &'a str),
+    Status,
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix("/v1/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["aliases"] => Some(Route::Aliases),
+        ["aliases", alias] => Some(Route::Alias(alias)),
+        ["aliases", alias, action @ ("connect" | "disconnect")] => Some(Route::AliasAction(alias, action)),
+        ["status"] => Some(Route::Status),
+        _ => None,
+    }
+}
+
+fn method_not_allowed(allowed: &'static str) -> Answer {
+    let mut answer = http::rejection(Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed here; use {allowed}"),
+    ));
+    answer
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+    answer
+}
+
+/// Answers one request from `peer`.
+pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> Answer {
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return http::rejection(http::too_large());
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let Some(route) = route(&path) else {
+        return http::rejection(Rejection::new(StatusCode::NOT_FOUND, format!("no such route: {path}")));
+    };
+    let registry = &ctx.registry;
+    let body = req.into_body();
+    match (route, method) {
+        (Route::Aliases, Method::GET) => http::json(StatusCode::OK, &registry.list(&peer)),
+        (Route::Aliases, _) => method_not_allowed("GET"),
+        (Route::Alias(alias), Method::GET) => answer(registry.get(&peer, alias), alias),
+        (Route::Alias(alias), Method::PUT) => match http::read_json::<ConnectParams>(body, ctx.request_timeout).await {
+            Ok(params) => answer(registry.add(&peer, alias, params).await, alias),
+            Err(rejection) => http::rejection(rejection),
+        },
+        (Route::Alias(alias), Method::DELETE) => match registry.remove(&peer, alias).await {
+            Ok(()) => http::no_content(),
+            Err(err) => http::error(&err, Some(alias)),
+        },
+        (Route::Alias(_), _) => method_not_allowed("GET, PUT, DELETE"),
+        (Route::AliasAction(alias, "connect"), Method::POST) => {
+            match http::read_json::<ConnectParams>(body, ctx.request_timeout).await {
+                Ok(params) => answer(registry.connect(&peer, alias, params).await, alias),
+                Err(rejection) => http::rejection(rejection),
+            }
+        }
+        (Route::AliasAction(alias, _disconnect), Method::POST) => {
+            match http::read_json::<DisconnectRequest>(body, ctx.request_timeout).await {
+                // Leases come with the data plane; until then `force` changes nothing.
+                Ok(_request) => answer(registry.disconnect(&peer, alias).await, alias),
+                Err(rejection) => http::rejection(rejection),
+            }
+        }
+        (Route::AliasAction(..), _) => method_not_allowed("POST"),
+        (Route::Status, Method::GET) => http::json(StatusCode::OK, &status(&ctx, &peer)),
+        (Route::Status, _) => method_not_allowed("GET"),
+    }
+}
+
+fn answer<T: serde::Serialize>(result: crate::error::Result<T>, alias: &str) -> Answer {
+    match result {
+        Ok(value) => http::json(StatusCode::OK, &value),
+        Err(err) => http::error(&err, Some(alias)),
+    }
+}
+
+fn status(ctx: &Context, peer: &Peer) -> StatusInfo {
+    let stats = ctx.registry.stats(peer);
+    StatusInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+        uptime_seconds: ctx.started.elapsed().as_secs_f64(),
+        aliases: stats.aliases,
+        aliases_connected: stats.aliases_connected,
+        channels_open: stats.channels_open,
+        channels_opened_total: stats.channels_opened_total,
+        connect_requests_total: stats.connect_requests_total,
+    }
+}

@@ -1,0 +1,32 @@
+//! Every default of the daemon, in one place, each with the reason for its value.
+
+use std::time::Duration;
+
+/// Host used when only a port is given (pymilvus `DEFAULT_HOST`).
+pub const HOST: &str = "localhost";
+/// Milvus's gRPC port (pymilvus `DEFAULT_PORT`).
+pub const PORT: u16 = 19530;
+/// Port of `https://` URIs without one: what Zilliz Cloud and TLS front ends listen on.
+pub const HTTPS_PORT: u16 = 443;
+/// Database of an alias that names none (pymilvus `connect(db_name="default")`).
+pub const DB_NAME: &str = "default";
+/// How long `connect` waits for a ready channel (pymilvus `MILVUS_CONN_TIMEOUT`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `timeout` a caller may ask for: beyond this a caller is better served by retrying.
+pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a control client may take to send one request; slow clients must not hold a
+/// connection slot for long.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Control connections served at once; more are answered `LimitExceeded` and closed. Each
+/// costs a task and a few KiB, so this bounds what a misbehaving client can take.
+pub const MAX_CONTROL_CONNECTIONS: usize = 512;
+/// HTTP/2 keepalive ping interval on upstream channels, as pymilvus and the other SDKs use;
+/// Milvus refuses pings more often than every 5 s.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long to wait for a keepalive ping's answer before the channel counts as dead.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// `ClientInfo.sdk_type` the daemon announces in its handshake, so Milvus logs show who is
+/// connecting.
+pub const SDK_TYPE: &str = "milvus-connd";
+/// The group that may use the control socket when it exists (DESIGN §8).
+pub const SOCKET_GROUP: &str = "milvus-connd";

@@ -1,0 +1,116 @@
+//! The `milvus-connd` binary: command line, logging, signals; everything else is the
+//! library's.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
+use milvus_connd::{Settings, defaults};
+use milvus_connd_protocol::paths;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Local connection-manager daemon for Milvus.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Directory for the control socket and alias sockets [default: $RUNTIME_DIRECTORY,
+    /// /run/milvus-connd as root, else $XDG_RUNTIME_DIR/milvus-connd].
+    #[arg(long, value_name = "DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// Group (name or gid) owning the runtime directory and sockets [default: the
+    /// `milvus-connd` group if it exists].
+    #[arg(long, value_name = "GROUP")]
+    socket_group: Option<String>,
+    /// How long a control client may take to send one request.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "10s")]
+    request_timeout: Duration,
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn socket_group(arg: Option<&str>) -> anyhow::Result<Option<u32>> {
+    let lookup = |name: &str| nix::unistd::Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw()));
+    match arg {
+        None => Ok(lookup(defaults::SOCKET_GROUP).ok().flatten()),
+        Some(text) => match text.parse::<u32>() {
+            Ok(gid) => Ok(Some(gid)),
+            Err(_) => match lookup(text).with_context(|| format!("cannot look up group {text}"))? {
+                Some(gid) => Ok(Some(gid)),
+                None => bail!("no such group: {text}"),
+            },
+        },
+    }
+}
+
+/// `MILVUS_URI` from the environment, else from `.env` in the working directory.
+fn milvus_uri() -> Option<String> {
+    if let Ok(uri) = std::env::var("MILVUS_URI")
+        && !uri.is_empty()
+    {
+        return Some(uri);
+    }
+    dotenvy::from_path_iter(".env")
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|(key, value)| key == "MILVUS_URI" && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("cannot install the TLS crypto provider"))?;
+    let is_root = nix::unistd::geteuid().is_root();
+    let runtime_dir = args
+        .runtime_dir
+        .unwrap_or_else(|| paths::default_runtime_dir(|k| std::env::var(k).ok(), is_root));
+    let settings = Settings {
+        runtime_dir,
+        socket_group: socket_group(args.socket_group.as_deref())?,
+        request_timeout: args.request_timeout,
+        milvus_uri: milvus_uri(),
+    };
+    let signals = tokio::spawn(shutdown_signal());
+    let shutdown = async move {
+        match signals.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot wait for signals"),
+            Err(err) => tracing::error!(error = %err, "signal task failed"),
+        }
+    };
+    milvus_connd::run(settings, shutdown).await?;
+    Ok(())
+}

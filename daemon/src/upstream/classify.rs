@@ -1,0 +1,140 @@
+//! Naming the cause of an upstream failure.
+//!
+//! tonic reports most failures as `Unavailable` or even `Unknown: transport error`, with
+//! the real cause (a refused port, a DNS failure, a certificate problem, a peer that does
+//! not speak HTTP/2) somewhere down the source chain. This module walks the chain and
+//! picks the error code and a message that say what went wrong.
+
+use std::error::Error as StdError;
+use std::io;
+
+use milvus_connd_protocol::ErrorCode;
+use rustls::{AlertDescription, CertificateError};
+
+use super::transport::DialError;
+use crate::alias_config::Target;
+use crate::error::{BoxError, Error};
+
+/// The first error of type `T` in the chain. `io::Error` hides the error it wraps from
+/// `source()`, so it is looked into as well.
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(io::Error::get_ref)
+            && let Some(found) = inner.downcast_ref::<T>()
+        {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
+}
+
+fn chain_mentions(err: &(dyn StdError + 'static), needle: &str) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err.to_string().contains(needle) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// A failure below gRPC: the cause if the chain names one we know.
+fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(ErrorCode, String)> {
+    if let Some(dial) = find::<DialError>(err) {
+        return Some((ErrorCode::Unavailable, format!("cannot reach Milvus at {target}: {dial}")));
+    }
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return Some((ErrorCode::TlsError, format!("TLS with {target} failed: {}", describe_tls(tls))));
+    }
+    if let Some(io) = find::<io::Error>(err) {
+        match io.kind() {
+            io::ErrorKind::ConnectionRefused => {
+                return Some((ErrorCode::Unavailable, format!("connection refused by {target}")));
+            }
+            io::ErrorKind::TimedOut => {
+                return Some((ErrorCode::Timeout, format!("connecting to {target} timed out")));
+            }
+            _ => {}
+        }
+    }
+    if let Some(hyper) = find::<hyper::Error>(err)
+        && (hyper.is_parse() || chain_mentions(err, "frame") || chain_mentions(err, "protocol"))
+    {
+        return Some((ErrorCode::Unimplemented, not_grpc(target)));
+    }
+    None
+}
+
+fn not_grpc(target: &Target) -> String {
+    format!(
+        "{target} does not speak gRPC; is it Milvus's HTTP port (9091) instead of its gRPC port (19530)?"
+    )
+}
+
+fn describe_tls(err: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            "the server certificate is not signed by a trusted CA (check ca_pem_path / server_pem_path)".into()
+        }
+        E::InvalidCertificate(CertificateError::NotValidForName)
+        | E::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
+            "the server certificate does not match the expected name (check server_name)".into()
+        }
+        E::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "the server certificate has expired".into()
+        }
+        E::AlertReceived(
+            AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::CertificateUnknown,
+        ) => "the server refused the client certificate (mutual TLS needs client_pem_path and client_key_path signed by a CA the server trusts)".into(),
+        E::InvalidMessage(_) => {
+            "the server does not speak TLS (drop secure, or check the port)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Classifies a failure to open the connection itself.
+pub fn transport_error(target: &Target, err: tonic::transport::Error) -> Error {
+    let (code, message) = known_cause(target, &err)
+        .unwrap_or_else(|| (ErrorCode::Unavailable, format!("cannot connect to Milvus at {target}")));
+    Error::upstream(code, message, Some(Box::new(err) as BoxError))
+}
+
+/// Classifies a failed call during the handshake. Milvus's own message is kept for
+/// authentication failures.
+pub fn status_error(target: &Target, call: &str, status: tonic::Status) -> Error {
+    use tonic::Code;
+    let known = std::error::Error::source(&status).and_then(|src| known_cause(target, src));
+    let (code, message) = match (status.code(), known) {
+        (_, Some(known)) => known,
+        (Code::Unauthenticated, None) => (
+            ErrorCode::Unauthenticated,
+            format!("Milvus at {target} refused the credentials: {}", status.message()),
+        ),
+        (Code::PermissionDenied, None) => (
+            ErrorCode::PermissionDenied,
+            format!("Milvus at {target} denied {call}: {}", status.message()),
+        ),
+        (Code::Unimplemented, None) => (ErrorCode::Unimplemented, not_grpc(target)),
+        (Code::DeadlineExceeded, None) => (ErrorCode::Timeout, format!("{call} to {target} timed out")),
+        (Code::Unavailable | Code::Unknown | Code::Cancelled, None) => (
+            ErrorCode::Unavailable,
+            format!("Milvus at {target} is unavailable: {}", status.message()),
+        ),
+        (_, None) => (
+            ErrorCode::ServerUnhealthy,
+            format!("Milvus at {target} failed {call}: {}", status.message()),
+        ),
+    };
+    Error::upstream(code, message, Some(Box::new(status) as BoxError))
+}

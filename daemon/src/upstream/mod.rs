@@ -1,0 +1,78 @@
+//! Upstream channels: one authenticated, handshaken HTTP/2 connection to Milvus.
+//!
+//! `transport` dials and sets up TLS, `handshake` makes the calls that prove the channel
+//! reaches a Milvus that accepts our credentials, and `classify` names the cause when
+//! either fails.
+
+mod classify;
+mod handshake;
+pub mod tls;
+mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use milvus_connd_protocol::ServerInfo;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::Channel;
+
+pub use handshake::Calls;
+
+use crate::alias_config::EndpointConfig;
+use crate::error::{Error, Result};
+
+/// Counters of upstream channels, shown by `status`.
+#[derive(Debug, Default)]
+pub struct ChannelCounters {
+    pub open: AtomicU64,
+    pub opened_total: AtomicU64,
+}
+
+/// A ready channel to Milvus. Dropping the last handle closes the connection.
+#[derive(Debug)]
+pub struct Upstream {
+    pub channel: Channel,
+    pub server: ServerInfo,
+    authorization: Option<AsciiMetadataValue>,
+    endpoint: EndpointConfig,
+    counters: Arc<ChannelCounters>,
+}
+
+impl Upstream {
+    /// Dials, handshakes and returns a ready channel. The caller bounds the time.
+    pub async fn open(endpoint: &EndpointConfig, counters: Arc<ChannelCounters>) -> Result<Self> {
+        let authorization = endpoint
+            .credentials
+            .authorization()
+            .map(|value| {
+                let mut value = AsciiMetadataValue::try_from(value)
+                    .map_err(|_| Error::Internal("base64 is not ASCII".into()))?;
+                value.set_sensitive(true);
+                Ok::<_, Error>(value)
+            })
+            .transpose()?;
+        let channel = transport::open_channel(endpoint).await?;
+        let mut calls = Calls::new(channel.clone(), authorization.clone(), endpoint.target.clone());
+        let server = calls.handshake(endpoint.credentials.user()).await?;
+        counters.open.fetch_add(1, Ordering::Relaxed);
+        counters.opened_total.fetch_add(1, Ordering::Relaxed);
+        Ok(Self {
+            channel,
+            server,
+            authorization,
+            endpoint: endpoint.clone(),
+            counters,
+        })
+    }
+
+    /// Calls on this channel, authenticated as the alias.
+    pub fn calls(&self) -> Calls {
+        Calls::new(self.channel.clone(), self.authorization.clone(), self.endpoint.target.clone())
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,145 @@
+//! What the daemon answers: alias details, lists, connect results and its own status.
+//!
+//! None of these types can hold a password or a token: secrets stay inside the daemon.
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::PoolMode;
+
+/// Connectivity state of an alias (names follow gRPC's connectivity semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasState {
+    /// Configured, nothing open.
+    Idle,
+    Connecting,
+    Ready,
+    /// Reachable, but Milvus reports itself unhealthy or part of the pool is down.
+    Degraded,
+    /// Nothing reachable; retrying.
+    TransientFailure,
+    Shutdown,
+}
+
+impl AliasState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connecting => "connecting",
+            Self::Ready => "ready",
+            Self::Degraded => "degraded",
+            Self::TransientFailure => "transient_failure",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Which kind of credentials an alias sends (never the credentials themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    UserPassword,
+    Token,
+}
+
+/// TLS settings of an alias.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TlsInfo {
+    pub secure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_pem_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_pem_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_path: Option<String>,
+}
+
+/// What Milvus said about itself during the handshake.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// As answered by `GetVersion`, e.g. `v2.3.5-lite`.
+    pub version: String,
+    /// The connection identifier from `Connect`; 0 if the server predates `Connect`.
+    pub identifier: i64,
+    pub build_tags: String,
+    pub build_time: String,
+    pub git_commit: String,
+    pub go_version: String,
+    pub deploy_mode: String,
+}
+
+/// Everything a caller may know about one alias (`get_connection_addr`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasInfo {
+    pub alias: String,
+    /// uid of the process that created the alias.
+    pub owner_uid: u32,
+    pub state: AliasState,
+    /// True when the alias holds a ready channel (`has_connection`).
+    pub connected: bool,
+    /// `host:port` or `unix:/path`.
+    pub address: String,
+    pub user: String,
+    pub db_name: String,
+    pub auth: AuthKind,
+    pub tls: TlsInfo,
+    pub timeout_seconds: f64,
+    pub pool: PoolMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
+}
+
+/// One row of `list_connections`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasSummary {
+    pub alias: String,
+    pub connected: bool,
+    pub state: AliasState,
+    pub address: String,
+}
+
+/// The answer of `GET /v1/aliases`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AliasList {
+    pub aliases: Vec<AliasSummary>,
+}
+
+/// The answer of `connect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectResponse {
+    pub alias: AliasInfo,
+    /// True when the alias was already connected with the same configuration and nothing
+    /// new was opened.
+    pub reused: bool,
+}
+
+/// The body of `disconnect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectRequest {
+    /// Disconnect even while other processes hold leases.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// The answer of `GET /v1/status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub version: String,
+    pub pid: u32,
+    pub uptime_seconds: f64,
+    /// Aliases the caller may see.
+    pub aliases: usize,
+    pub aliases_connected: usize,
+    /// Upstream channels open right now (shared channels count once).
+    pub channels_open: u64,
+    /// Upstream channels opened since start.
+    pub channels_opened_total: u64,
+    /// Connect requests served since start, including idempotent ones.
+    pub connect_requests_total: u64,
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# A real Milvus 2.3.5 standalone server (PyPI package `milvus`) on loopback, for tests and
+# for trying the daemon locally.
+#
+#   milvus.sh install ROOT
+#   milvus.sh start   ROOT NAME PORT [--auth] [--tls 1|2] [--certs DIR] [--watch-pid PID]
+#   milvus.sh stop    ROOT NAME
+#
+# `start` returns once the server answers its healthz probe. With --watch-pid the server
+# is stopped (TERM, then KILL after 10 s) as soon as that process is gone, so a test run
+# that dies never leaves Milvus behind. Ports PORT..PORT+11 are used.
+set -euo pipefail
+
+MILVUS_VERSION=2.3.5
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cmd=${1:?command}; root=${2:?root directory}
+venv=$root/venv
+
+# Stops one process: TERM, then KILL if it is still there after 10 s (2.3.5 can hang in
+# its QueryCoord shutdown).
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+case "$cmd" in
+install)
+  if [ -x "$root/bin/milvus" ] && [ -f "$root/.installed-$MILVUS_VERSION" ]; then exit 0; fi
+  mkdir -p "$root"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "milvus==$MILVUS_VERSION"
+  # The package unpacks its lzma-packed server binaries on first use; do it now, once.
+  "$venv/bin/python" -c 'import milvus, sys; milvus._initialize_data_files(sys.argv[1])' "$root"
+  touch "$root/.installed-$MILVUS_VERSION"
+  ;;
+start)
+  name=${3:?name}; port=${4:?port}; shift 4
+  auth=0; tls=0; certs=""; watch=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --auth) auth=1 ;;
+      --tls) tls=$2; shift ;;
+      --certs) certs=$2; shift ;;
+      --watch-pid) watch=$2; shift ;;
+      *) echo "milvus.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  base=$root/instances/$name
+  rm -rf "$base"; mkdir -p "$base/logs"
+  "$venv/bin/python" "$here/configure.py" "$base" "$port" "$auth" "$tls" "${certs:-$base}"
+  metrics_port=$((port + 9))
+  (
+    cd "$base"
+    DEPLOY_MODE=STANDALONE METRICS_PORT=$metrics_port LD_LIBRARY_PATH="$root/bin" \
+      "$root/bin/milvus" run standalone >"$base/logs/stdout.log" 2>"$base/logs/stderr.log" </dev/null &
+    child=$!
+    echo "$child" >"$base/milvus.pid"
+    if [ -n "$watch" ]; then
+      while kill -0 "$watch" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
+      stop_pid "$child"
+    fi
+    wait "$child" || true
+    [ -z "$watch" ] || rm -rf "$base"
+  ) >/dev/null 2>&1 </dev/null &
+  for _ in $(seq 1 600); do
+    if [ -f "$base/milvus.pid" ] && ! kill -0 "$(cat "$base/milvus.pid")" 2>/dev/null; then
+      echo "milvus.sh: Milvus $name exited during start-up; last lines of its log:" >&2
+      tail -n 20 "$base/logs/stderr.log" >&2 || true
+      exit 1
+    fi
+    if "$venv/bin/python" - "$metrics_port" 2>/dev/null <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).read()
+sys.exit(0 if b"OK" in body else 1)
+PY
+    then
+      echo "milvus $name ready on 127.0.0.1:$port (pid $(cat "$base/milvus.pid"))"
+      exit 0
+    fi
+    sleep 0.2
+  done
+  echo "milvus.sh: Milvus $name not ready after 120 s" >&2
+  exit 1
+  ;;
+stop)
+  name=${3:?name}; pidfile=$root/instances/$name/milvus.pid
+  [ -f "$pidfile" ] && stop_pid "$(cat "$pidfile")"
+  rm -f "$pidfile"
+  ;;
+*)
+  echo "usage: milvus.sh install|start|stop ROOT ..." >&2; exit 2 ;;
+esac
