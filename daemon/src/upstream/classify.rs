@@ -110,6 +110,22 @@ pub fn transport_error(target: &Target, err: tonic::transport::Error) -> Error {
     Error::upstream(code, message, Some(Box::new(err) as BoxError))
 }
 
+/// The status and the causes below it, as one line (tonic's own `Display` of a status
+/// includes `Debug` output of its source).
+fn status_cause(status: &tonic::Status) -> BoxError {
+    let mut text = format!("gRPC {:?}: {}", status.code(), status.message());
+    let mut next = std::error::Error::source(status);
+    while let Some(err) = next {
+        let part = err.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = err.source();
+    }
+    text.into()
+}
+
 /// Classifies a failed call during the handshake. Milvus's own message is kept for
 /// authentication failures.
 pub fn status_error(target: &Target, call: &str, status: tonic::Status) -> Error {
@@ -136,5 +152,36 @@ pub fn status_error(target: &Target, call: &str, status: tonic::Status) -> Error
             format!("Milvus at {target} failed {call}: {}", status.message()),
         ),
     };
-    Error::upstream(code, message, Some(Box::new(status) as BoxError))
+    Error::upstream(code, message, Some(status_cause(&status)))
+}
+
+/// Whether the server at `target` answers an HTTP/2 preface in HTTP/1 — the telltale of
+/// an HTTP port (Milvus's 9091) given where its gRPC port belongs. HTTP/1 servers often
+/// close before the HTTP/2 client reads their answer, so the failure alone cannot say.
+pub async fn speaks_http1(target: &Target) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Target::Tcp { host, port } = target else {
+        return false;
+    };
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await.ok()?;
+        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.ok()?;
+        let mut head = [0u8; 7];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/1.")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// Replaces a vague `Unavailable` after a connection was made with `Unimplemented` when the
+/// peer turns out to be an HTTP/1 server.
+pub async fn refine(target: &Target, err: Error) -> Error {
+    if err.code() == ErrorCode::Unavailable && speaks_http1(target).await {
+        return Error::upstream(ErrorCode::Unimplemented, not_grpc(target), Some(err.into()));
+    }
+    err
 }

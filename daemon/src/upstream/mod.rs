@@ -53,7 +53,10 @@ impl Upstream {
             .transpose()?;
         let channel = transport::open_channel(endpoint).await?;
         let mut calls = Calls::new(channel.clone(), authorization.clone(), endpoint.target.clone());
-        let server = calls.handshake(endpoint.credentials.user()).await?;
+        let server = match calls.handshake(endpoint.credentials.user()).await {
+            Ok(server) => server,
+            Err(err) => return Err(classify::refine(&endpoint.target, err).await),
+        };
         counters.open.fetch_add(1, Ordering::Relaxed);
         counters.opened_total.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
