@@ -90,9 +90,6 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .map_err(|_| anyhow::anyhow!("cannot install the TLS crypto provider"))?;
     let is_root = nix::unistd::geteuid().is_root();
     let runtime_dir = args
         .runtime_dir

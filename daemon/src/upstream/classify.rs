@@ -46,11 +46,15 @@ fn chain_mentions(err: &(dyn StdError + 'static), needle: &str) -> bool {
 
 /// A failure below gRPC: the cause if the chain names one we know.
 fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(ErrorCode, String)> {
-    if let Some(dial) = find::<DialError>(err) {
-        return Some((ErrorCode::Unavailable, format!("cannot reach Milvus at {target}: {dial}")));
+    if let Some(tls) = tls_error_in(target, err) {
+        return Some(tls);
     }
-    if let Some(tls) = find::<rustls::Error>(err) {
-        return Some((ErrorCode::TlsError, format!("TLS with {target} failed: {}", describe_tls(tls))));
+    if let Some(dial) = find::<DialError>(err) {
+        let code = match dial {
+            DialError::Tls { .. } => ErrorCode::TlsError,
+            _ => ErrorCode::Unavailable,
+        };
+        return Some((code, format!("cannot reach Milvus at {target}: {dial}")));
     }
     if let Some(io) = find::<io::Error>(err) {
         match io.kind() {
@@ -69,6 +73,29 @@ fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(Error
         return Some((ErrorCode::Unimplemented, not_grpc(target)));
     }
     None
+}
+
+/// Whether an I/O error from a TLS handshake is a certificate verdict, i.e. the peer
+/// spoke TLS and sent a certificate.
+pub fn is_certificate_error(err: &io::Error) -> bool {
+    matches!(find::<rustls::Error>(err), Some(rustls::Error::InvalidCertificate(_)))
+}
+
+/// The TLS cause inside `err`, if any.
+pub fn tls_error_in(target: &Target, err: &(dyn StdError + 'static)) -> Option<(ErrorCode, String)> {
+    find::<rustls::Error>(err)
+        .map(|tls| (ErrorCode::TlsError, format!("TLS with {target} failed: {}", describe_tls(tls))))
+}
+
+/// Classifies a dial failure seen outside a channel (by a probe).
+pub fn dial_error(target: &Target, err: DialError) -> Error {
+    let (code, message) = known_cause(target, &err)
+        .unwrap_or_else(|| (ErrorCode::Unavailable, format!("cannot reach Milvus at {target}: {err}")));
+    Error::upstream(code, message, Some(Box::new(err) as BoxError))
+}
+
+pub fn not_grpc_error(target: &Target) -> Error {
+    Error::upstream(ErrorCode::Unimplemented, not_grpc(target), None)
 }
 
 fn not_grpc(target: &Target) -> String {
@@ -177,11 +204,11 @@ pub async fn speaks_http1(target: &Target) -> bool {
         .unwrap_or(false)
 }
 
-/// Replaces a vague `Unavailable` after a connection was made with `Unimplemented` when the
-/// peer turns out to be an HTTP/1 server.
-pub async fn refine(target: &Target, err: Error) -> Error {
-    if err.code() == ErrorCode::Unavailable && speaks_http1(target).await {
-        return Error::upstream(ErrorCode::Unimplemented, not_grpc(target), Some(err.into()));
+/// Replaces a vague `Unavailable` after a connection was made with what a closer look at
+/// the endpoint finds (see `transport::diagnose`).
+pub async fn refine(config: &crate::alias_config::EndpointConfig, err: Error) -> Error {
+    if err.code() != ErrorCode::Unavailable {
+        return err;
     }
-    err
+    super::transport::diagnose(config).await.unwrap_or(err)
 }

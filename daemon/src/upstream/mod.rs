@@ -55,7 +55,7 @@ impl Upstream {
         let mut calls = Calls::new(channel.clone(), authorization.clone(), endpoint.target.clone());
         let server = match calls.handshake(endpoint.credentials.user()).await {
             Ok(server) => server,
-            Err(err) => return Err(classify::refine(&endpoint.target, err).await),
+            Err(err) => return Err(classify::refine(endpoint, err).await),
         };
         counters.open.fetch_add(1, Ordering::Relaxed);
         counters.opened_total.fetch_add(1, Ordering::Relaxed);

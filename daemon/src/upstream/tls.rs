@@ -8,9 +8,11 @@
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::alias_config::TlsConfig;
 use crate::error::{Error, Result};
@@ -66,43 +68,80 @@ fn read(param: &str, path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::param(format!("cannot read {param} {}: {e}", path.display())))
 }
 
-fn read_certificates(param: &str, path: &Path) -> Result<Vec<u8>> {
+fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem = read(param, path)?;
-    let count = CertificateDer::pem_slice_iter(&pem)
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::param(format!("{param} {} is not valid PEM: {e}", path.display())))?
-        .len();
-    if count == 0 {
+        .map_err(|e| Error::param(format!("{param} {} is not valid PEM: {e}", path.display())))?;
+    if certs.is_empty() {
         return Err(Error::param(format!("{param} {} holds no PEM certificate", path.display())));
     }
-    Ok(pem)
+    Ok(certs)
 }
 
-/// Builds the client TLS configuration; `host` is the name checked when no
-/// `server_name` is given.
-pub fn client_config(tls: &TlsConfig, host: &str) -> Result<ClientTlsConfig> {
-    let given = &tls.given;
-    let mut config = ClientTlsConfig::new()
-        .domain_name(tls.server_name.clone().unwrap_or_else(|| host.to_owned()))
-        .assume_http2(true);
+fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+    // An explicit provider: no process-wide default to install or forget.
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| ClientConfig::builder())
+}
+
+/// Builds the client TLS configuration (ALPN h2, as gRPC requires).
+pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
     if tls.roots.is_empty() {
-        config = config.with_native_roots();
+        let native = rustls_native_certs::load_native_certs();
+        if native.certs.is_empty() {
+            return Err(Error::param(
+                "secure is set without ca_pem_path and the system has no CA certificates",
+            ));
+        }
+        roots.add_parsable_certificates(native.certs);
     }
+    let given = &tls.given;
     for (param, path) in [("ca_pem_path", &given.ca_pem_path), ("server_pem_path", &given.server_pem_path)] {
         if let Some(path) = path {
-            config = config.ca_certificate(Certificate::from_pem(read_certificates(param, Path::new(path))?));
+            for cert in read_certificates(param, Path::new(path))? {
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::param(format!("{param} {path} holds an unusable certificate: {e}")))?;
+            }
         }
     }
-    if let Some(identity) = &tls.identity {
-        let cert = read_certificates("client_pem_path", &identity.cert)?;
-        let key = read("client_key_path", &identity.key)?;
-        PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
-            Error::param(format!(
-                "client_key_path {} holds no usable private key: {e}",
-                identity.key.display()
-            ))
-        })?;
-        config = config.identity(Identity::from_pem(cert, key));
-    }
-    Ok(config)
+    let builder = builder().with_root_certificates(roots);
+    let mut config = match &tls.identity {
+        None => builder.with_no_client_auth(),
+        Some(identity) => {
+            let chain = read_certificates("client_pem_path", &identity.cert)?;
+            let key = PrivateKeyDer::from_pem_slice(&read("client_key_path", &identity.key)?).map_err(|e| {
+                Error::param(format!("client_key_path {} holds no usable private key: {e}", identity.key.display()))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                Error::param(format!("client_pem_path and client_key_path do not form a usable identity: {e}"))
+            })?
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A configuration that trusts nothing: a handshake with it fails with a certificate error
+/// exactly when the peer speaks TLS, which is how a plaintext alias pointed at a TLS port
+/// is recognised.
+pub fn probe_config() -> Arc<ClientConfig> {
+    let mut config = builder().with_root_certificates(RootCertStore::empty()).with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+/// The SNI of a probe of `host`.
+pub fn server_name_for_probe(host: &str) -> Option<ServerName<'static>> {
+    ServerName::try_from(host.to_owned()).ok()
+}
+
+/// The name checked in the server certificate and sent as SNI.
+pub fn server_name(tls: &TlsConfig, host: &str) -> Result<ServerName<'static>> {
+    let name = tls.server_name.as_deref().unwrap_or(host);
+    ServerName::try_from(name.to_owned())
+        .map_err(|_| Error::param(format!("server_name '{name}' is not a DNS name or an IP address")))
 }

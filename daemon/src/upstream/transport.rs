@@ -1,22 +1,29 @@
 //! Opening one HTTP/2 connection to Milvus: DNS, TCP or Unix socket, TLS, keepalive.
 //!
-//! The daemon dials itself (instead of letting tonic's HTTP connector do it) so that a
-//! failure arrives as a typed [`DialError`] that says refused, DNS or unreachable.
+//! The daemon dials and runs TLS itself (instead of tonic's HTTP connector and TLS) so that
+//! every failure arrives as a typed [`DialError`] that says refused, DNS, unreachable or
+//! which TLS check failed, and so that [`diagnose`] can look closer at a connection that
+//! closed without saying why.
 
 use std::io;
-use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use milvus_connd_protocol::ErrorCode;
+use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::tls;
 use crate::alias_config::{EndpointConfig, Target};
 use crate::defaults;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 
-/// Why the TCP or Unix connection could not be made.
+/// Why the connection could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
     #[error("DNS lookup of '{host}' failed")]
@@ -39,19 +46,23 @@ pub enum DialError {
         #[source]
         source: io::Error,
     },
+    #[error("TLS handshake with {addr} failed")]
+    Tls {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
-type Stream = TokioIo<Either<TcpStream, UnixStream>>;
+type Plain = Either<TcpStream, UnixStream>;
+type Stream = Either<Plain, TlsStream<Plain>>;
 
-async fn dial(target: Target) -> Result<Stream, DialError> {
+async fn dial_plain(target: &Target) -> Result<Plain, DialError> {
     match target {
         Target::Tcp { host, port } => {
-            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), *port))
                 .await
-                .map_err(|source| DialError::Dns {
-                    host: host.clone(),
-                    source,
-                })?
+                .map_err(|source| DialError::Dns { host: host.clone(), source })?
                 .collect();
             let mut last = None;
             for addr in &addrs {
@@ -59,59 +70,139 @@ async fn dial(target: Target) -> Result<Stream, DialError> {
                     Ok(stream) => {
                         // Small gRPC frames must not wait for Nagle.
                         stream.set_nodelay(true).ok();
-                        return Ok(TokioIo::new(Either::Left(stream)));
+                        return Ok(Either::Left(stream));
                     }
                     Err(source) => last = Some((addr.to_string(), source)),
                 }
             }
             Err(match last {
-                None => DialError::NoAddress { host },
-                Some((addr, source)) if source.kind() == io::ErrorKind::ConnectionRefused => {
-                    DialError::Refused { addr, source }
-                }
-                Some((addr, source)) => DialError::Connect { addr, source },
+                None => DialError::NoAddress { host: host.clone() },
+                Some((addr, source)) => connect_error(addr, source),
             })
         }
-        Target::Unix { path } => UnixStream::connect(&path)
+        Target::Unix { path } => UnixStream::connect(path)
             .await
-            .map(|stream| TokioIo::new(Either::Right(stream)))
-            .map_err(|source| unix_error(path, source)),
+            .map(Either::Right)
+            .map_err(|source| connect_error(target.to_string(), source)),
     }
 }
 
-fn unix_error(path: PathBuf, source: io::Error) -> DialError {
-    let addr = format!("unix:{}", path.display());
+fn connect_error(addr: String, source: io::Error) -> DialError {
     match source.kind() {
         io::ErrorKind::ConnectionRefused => DialError::Refused { addr, source },
         _ => DialError::Connect { addr, source },
     }
 }
 
+/// How to run TLS on a dialed connection.
+#[derive(Clone)]
+struct TlsSetup {
+    connector: TlsConnector,
+    server_name: rustls_pki_types::ServerName<'static>,
+}
+
+impl TlsSetup {
+    fn new(config: Arc<rustls::ClientConfig>, server_name: rustls_pki_types::ServerName<'static>) -> Self {
+        Self {
+            connector: TlsConnector::from(config),
+            server_name,
+        }
+    }
+}
+
+async fn dial(target: &Target, tls: Option<&TlsSetup>) -> Result<Stream, DialError> {
+    let plain = dial_plain(target).await?;
+    let Some(tls) = tls else {
+        return Ok(Either::Left(plain));
+    };
+    tls.connector
+        .connect(tls.server_name.clone(), plain)
+        .await
+        .map(Either::Right)
+        .map_err(|source| DialError::Tls { addr: target.to_string(), source })
+}
+
+fn host_of(target: &Target) -> &str {
+    match target {
+        Target::Tcp { host, .. } => host,
+        Target::Unix { .. } => "localhost",
+    }
+}
+
+fn tls_setup(config: &EndpointConfig) -> Result<Option<TlsSetup>> {
+    config
+        .tls
+        .as_ref()
+        .map(|tls| Ok(TlsSetup::new(tls::client_config(tls)?, tls::server_name(tls, host_of(&config.target))?)))
+        .transpose()
+}
+
 /// Opens a channel (one HTTP/2 connection) to the endpoint. Certificate files are read
 /// now, so rotated files take effect on the next connect.
 pub async fn open_channel(config: &EndpointConfig) -> Result<Channel> {
     let target = config.target.clone();
-    let (scheme, authority) = match &target {
-        Target::Tcp { .. } => (if config.tls.is_some() { "https" } else { "http" }, target.to_string()),
-        Target::Unix { .. } => (if config.tls.is_some() { "https" } else { "http" }, "localhost".to_owned()),
+    let tls = tls_setup(config)?;
+    // The URI only provides :authority; the connector below decides where to go.
+    let authority = match &target {
+        Target::Tcp { .. } => target.to_string(),
+        Target::Unix { .. } => "localhost".to_owned(),
     };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{authority}"))
+    let endpoint = Endpoint::from_shared(format!("http://{authority}"))
         .map_err(|e| Error::param(format!("cannot use address {target}: {e}")))?
         .http2_keep_alive_interval(defaults::KEEPALIVE_INTERVAL)
         .keep_alive_timeout(defaults::KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
-    if let Some(tls_config) = &config.tls {
-        let host = match &target {
-            Target::Tcp { host, .. } => host.as_str(),
-            Target::Unix { .. } => "localhost",
-        };
-        endpoint = endpoint
-            .tls_config(tls::client_config(tls_config, host)?)
-            .map_err(|e| Error::param(format!("TLS settings cannot be used: {e}")))?;
-    }
-    let connector = tower::service_fn(move |_: Uri| dial(target.clone()));
+    let connector = tower::service_fn(move |_: Uri| {
+        let target = target.clone();
+        let tls = tls.clone();
+        async move { dial(&target, tls.as_ref()).await.map(TokioIo::new) }
+    });
     endpoint
         .connect_with_connector(connector)
         .await
         .map_err(|e| super::classify::transport_error(&config.target, e))
+}
+
+/// Looks closer at an endpoint whose connection closed without a reason: a plaintext
+/// alias pointed at a TLS port, an HTTP/1 port, or a TLS server that rejects the client
+/// certificate after the handshake (TLS 1.3 sends that alert late). Returns a better
+/// error when it finds one.
+pub async fn diagnose(config: &EndpointConfig) -> Option<Error> {
+    let probe = async {
+        match &config.tls {
+            None => {
+                if super::classify::speaks_http1(&config.target).await {
+                    return Some(super::classify::not_grpc_error(&config.target));
+                }
+                let setup = TlsSetup::new(tls::probe_config(), tls::server_name_for_probe(host_of(&config.target))?);
+                match dial(&config.target, Some(&setup)).await {
+                    Err(DialError::Tls { source, .. }) if super::classify::is_certificate_error(&source) => {
+                        Some(Error::upstream(
+                            ErrorCode::TlsError,
+                            format!(
+                                "Milvus at {} speaks TLS: set secure=true (and ca_pem_path unless its certificate is from a public CA)",
+                                config.target
+                            ),
+                            None,
+                        ))
+                    }
+                    _ => None,
+                }
+            }
+            Some(_) => {
+                let setup = tls_setup(config).ok()??;
+                let mut stream = match dial(&config.target, Some(&setup)).await {
+                    Ok(stream) => stream,
+                    Err(err) => return Some(super::classify::dial_error(&config.target, err)),
+                };
+                let mut byte = [0u8; 1];
+                match stream.read(&mut byte).await {
+                    Err(err) => super::classify::tls_error_in(&config.target, &err)
+                        .map(|(code, message)| Error::upstream(code, message, Some(Box::new(err) as BoxError))),
+                    Ok(_) => None,
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe).await.ok().flatten()
 }

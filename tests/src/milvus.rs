@@ -1,0 +1,126 @@
+//! Real Milvus servers for the tests, installed and started by `tests/milvus/milvus.sh`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The four server set-ups the tests need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    Plain,
+    /// `root:Milvus` required.
+    Auth,
+    /// One-way TLS (tlsMode 1), no authentication.
+    Tls,
+    /// Mutual TLS (tlsMode 2) and authentication.
+    MutualTlsAuth,
+}
+
+impl Flavor {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Auth => "auth",
+            Self::Tls => "tls",
+            Self::MutualTlsAuth => "mtls",
+        }
+    }
+}
+
+/// A running Milvus on loopback.
+#[derive(Debug)]
+pub struct Milvus {
+    pub flavor: Flavor,
+    /// The gRPC port; `port + 9` is its HTTP (healthz/metrics) port.
+    pub port: u16,
+}
+
+impl Milvus {
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.port + 9
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("milvus/milvus.sh")
+}
+
+fn run(args: &[String]) {
+    let output = Command::new("bash").arg(script()).args(args).output().expect("run milvus.sh");
+    assert!(
+        output.status.success(),
+        "milvus.sh {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Installs Milvus once for all test binaries; a file lock makes concurrent binaries wait.
+fn install() {
+    let root = crate::harness_dir();
+    std::fs::create_dir_all(&root).expect("harness dir");
+    let lock_file = std::fs::File::create(root.join(".install.lock")).expect("lock file");
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).expect("flock");
+    run(&["install".into(), root.display().to_string()]);
+}
+
+/// A free block of 12 loopback ports (Milvus uses PORT..PORT+11).
+fn free_port_block() -> u16 {
+    let seed = 20_000 + (std::process::id() % 700) as u16 * 12;
+    (0..400u16)
+        .map(|i| 20_000 + (seed - 20_000 + i * 12) % 24_000)
+        .find(|&base| (base..base + 12).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()))
+        .expect("a free block of 12 loopback ports")
+}
+
+fn start(flavor: Flavor) -> Milvus {
+    install();
+    let root = crate::harness_dir();
+    let port = free_port_block();
+    let name = format!("{}-{}", flavor.name(), std::process::id());
+    let mut args = vec![
+        "start".into(),
+        root.display().to_string(),
+        name,
+        port.to_string(),
+        "--watch-pid".into(),
+        std::process::id().to_string(),
+    ];
+    let certs = crate::certs::shared();
+    match flavor {
+        Flavor::Plain => {}
+        Flavor::Auth => args.push("--auth".into()),
+        Flavor::Tls => args.extend(["--tls".into(), "1".into()]),
+        Flavor::MutualTlsAuth => args.extend(["--auth".into(), "--tls".into(), "2".into()]),
+    }
+    if matches!(flavor, Flavor::Tls | Flavor::MutualTlsAuth) {
+        args.extend(["--certs".into(), certs.dir.display().to_string()]);
+    }
+    run(&args);
+    Milvus { flavor, port }
+}
+
+/// The shared instance of `flavor`, started on first use.
+pub fn shared(flavor: Flavor) -> &'static Milvus {
+    static PLAIN: OnceLock<Milvus> = OnceLock::new();
+    static AUTH: OnceLock<Milvus> = OnceLock::new();
+    static TLS: OnceLock<Milvus> = OnceLock::new();
+    static MTLS: OnceLock<Milvus> = OnceLock::new();
+    // Start one at a time: two Milvus start-ups at once on 2 cores only slow each other.
+    static STARTING: Mutex<()> = Mutex::new(());
+    let cell = match flavor {
+        Flavor::Plain => &PLAIN,
+        Flavor::Auth => &AUTH,
+        Flavor::Tls => &TLS,
+        Flavor::MutualTlsAuth => &MTLS,
+    };
+    cell.get_or_init(|| {
+        let _guard = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+        start(flavor)
+    })
+}
