@@ -80,7 +80,10 @@ impl Client {
     /// The socket named by `$MILVUS_CONND_SOCKET`, else the default runtime directory's.
     pub fn from_env() -> Self {
         let is_root = nix::unistd::geteuid().is_root();
-        Self::new(paths::default_control_socket(|k| std::env::var(k).ok(), is_root))
+        Self::new(paths::default_control_socket(
+            |k| std::env::var(k).ok(),
+            is_root,
+        ))
     }
 
     pub fn socket(&self) -> &Path {
@@ -92,49 +95,73 @@ impl Client {
     }
 
     pub async fn get(&self, alias: &str) -> Result<AliasInfo> {
-        self.call(Method::GET, &alias_path(alias, ""), None::<&()>).await
+        self.call(Method::GET, &alias_path(alias, ""), None::<&()>)
+            .await
     }
 
     /// Stores a configuration without connecting (`add_connection`).
     pub async fn add(&self, alias: &str, params: &ConnectParams) -> Result<AliasInfo> {
-        self.call(Method::PUT, &alias_path(alias, ""), Some(params)).await
+        self.call(Method::PUT, &alias_path(alias, ""), Some(params))
+            .await
     }
 
     pub async fn connect(&self, alias: &str, params: &ConnectParams) -> Result<ConnectResponse> {
-        self.call(Method::POST, &alias_path(alias, "/connect"), Some(params)).await
+        self.call(Method::POST, &alias_path(alias, "/connect"), Some(params))
+            .await
     }
 
     pub async fn disconnect(&self, alias: &str, force: bool) -> Result<AliasInfo> {
         let body = DisconnectRequest { force };
-        self.call(Method::POST, &alias_path(alias, "/disconnect"), Some(&body)).await
+        self.call(Method::POST, &alias_path(alias, "/disconnect"), Some(&body))
+            .await
     }
 
     pub async fn remove(&self, alias: &str) -> Result<()> {
-        self.send(Method::DELETE, &alias_path(alias, ""), None::<&()>).await.map(drop)
+        self.send(Method::DELETE, &alias_path(alias, ""), None::<&()>)
+            .await
+            .map(drop)
     }
 
     pub async fn status(&self) -> Result<StatusInfo> {
         self.call(Method::GET, "/v1/status", None::<&()>).await
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
         let (status, bytes) = self.send(method, path, body).await?;
         serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode { status, source })
     }
 
-    async fn send<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> Result<(StatusCode, Bytes)> {
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Bytes)> {
         let body = match body {
-            Some(body) => Bytes::from(serde_json::to_vec(body).map_err(|source| ClientError::Decode {
-                status: StatusCode::OK,
-                source,
-            })?),
+            Some(body) => {
+                Bytes::from(
+                    serde_json::to_vec(body).map_err(|source| ClientError::Decode {
+                        status: StatusCode::OK,
+                        source,
+                    })?,
+                )
+            }
             None => Bytes::new(),
         };
-        let stream = UnixStream::connect(&self.socket).await.map_err(|source| ClientError::Connect {
-            socket: self.socket.clone(),
-            source,
-        })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(connection);
         let request = Request::builder()
             .method(method)
@@ -150,7 +177,8 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        let body: ErrorBody = serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode { status, source })?;
+        let body: ErrorBody = serde_json::from_slice(&bytes)
+            .map_err(|source| ClientError::Decode { status, source })?;
         Err(ClientError::Api(body.error))
     }
 }

@@ -32,7 +32,10 @@ impl fmt::Display for Target {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credentials {
     None,
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
     /// `user:password` or an API key.
     Token(Secret),
 }

@@ -45,7 +45,10 @@ pub struct Settings {
 
 /// Binds the control socket and serves until `shutdown` completes; removes the socket on
 /// the way out.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), runtime_dir::SetupError> {
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), runtime_dir::SetupError> {
     runtime_dir::prepare(&settings.runtime_dir, settings.socket_group)?;
     let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
     let listener = runtime_dir::bind(&socket, settings.socket_group).await?;

@@ -49,7 +49,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn socket_group(arg: Option<&str>) -> anyhow::Result<Option<u32>> {
-    let lookup = |name: &str| nix::unistd::Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw()));
+    let lookup =
+        |name: &str| nix::unistd::Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw()));
     match arg {
         None => Ok(lookup(defaults::SOCKET_GROUP).ok().flatten()),
         Some(text) => match text.parse::<u32>() {

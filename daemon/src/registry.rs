@@ -79,7 +79,10 @@ impl Drop for OpGuard<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut locks = lock(&self.registry.op_locks);
-        if locks.get(&self.name).is_some_and(|l| Arc::strong_count(l) == 1) {
+        if locks
+            .get(&self.name)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
             locks.remove(&self.name);
         }
     }
@@ -88,7 +91,9 @@ impl Drop for OpGuard<'_> {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks leaves consistent data behind (every
     // critical section is a single map operation), so poisoning is not a reason to stop.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {
@@ -104,7 +109,10 @@ impl Registry {
     }
 
     async fn lock_alias(&self, name: &str) -> OpGuard<'_> {
-        let mutex = lock(&self.op_locks).entry(name.to_owned()).or_default().clone();
+        let mutex = lock(&self.op_locks)
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
         let guard = mutex.lock_owned().await;
         OpGuard {
             registry: self,
@@ -118,7 +126,9 @@ impl Registry {
     /// name collision is not mistaken for a free name.
     fn with_alias<T>(&self, peer: &Peer, name: &str, f: impl FnOnce(&mut Alias) -> T) -> Result<T> {
         let mut aliases = lock(&self.aliases);
-        let alias = aliases.get_mut(name).ok_or_else(|| Error::AliasNotFound(name.to_owned()))?;
+        let alias = aliases
+            .get_mut(name)
+            .ok_or_else(|| Error::AliasNotFound(name.to_owned()))?;
         if !peer.may_use(alias.owner_uid) {
             return Err(denied(name));
         }
@@ -182,20 +192,37 @@ impl Registry {
     }
 
     /// `connect`: waits up to the alias's timeout for a ready channel.
-    pub async fn connect(&self, peer: &Peer, name: &str, params: ConnectParams) -> Result<ConnectResponse> {
+    pub async fn connect(
+        &self,
+        peer: &Peer,
+        name: &str,
+        params: ConnectParams,
+    ) -> Result<ConnectResponse> {
         check_name(name, &params)?;
-        self.counters.connect_requests.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .connect_requests
+            .fetch_add(1, Ordering::Relaxed);
         let _op = self.lock_alias(name).await;
 
         let stored = {
             let aliases = lock(&self.aliases);
             match aliases.get(name) {
                 Some(alias) if !peer.may_use(alias.owner_uid) => return Err(denied(name)),
-                Some(alias) => Some((alias.owner_uid, alias.params.clone(), alias.upstream.is_some(), alias.config.clone())),
+                Some(alias) => Some((
+                    alias.owner_uid,
+                    alias.params.clone(),
+                    alias.upstream.is_some(),
+                    alias.config.clone(),
+                )),
                 None => None,
             }
         };
-        let merged = resolve::merge(name, stored.as_ref().map(|s| &s.1), &params, self.env_uri.as_deref())?;
+        let merged = resolve::merge(
+            name,
+            stored.as_ref().map(|s| &s.1),
+            &params,
+            self.env_uri.as_deref(),
+        )?;
         let config = resolve::resolve(&merged)?;
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
@@ -205,7 +232,10 @@ impl Registry {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
             let info = self.with_alias(peer, name, |alias| alias.info(name))?;
-            return Ok(ConnectResponse { alias: info, reused: true });
+            return Ok(ConnectResponse {
+                alias: info,
+                reused: true,
+            });
         }
 
         self.set_state(name, AliasState::Connecting);
@@ -241,7 +271,10 @@ impl Registry {
         };
         let info = alias.info(name);
         lock(&self.aliases).insert(name.to_owned(), alias);
-        Ok(ConnectResponse { alias: info, reused: false })
+        Ok(ConnectResponse {
+            alias: info,
+            reused: false,
+        })
     }
 
     fn set_state(&self, name: &str, state: AliasState) {
@@ -254,12 +287,17 @@ impl Registry {
     async fn open(&self, config: &AliasConfig) -> Result<Arc<Upstream>> {
         let shared = config.pool == PoolMode::Shared;
         let existing = shared
-            .then(|| lock(&self.shared).get(&config.endpoint).and_then(Weak::upgrade))
+            .then(|| {
+                lock(&self.shared)
+                    .get(&config.endpoint)
+                    .and_then(Weak::upgrade)
+            })
             .flatten();
         let upstream = match existing {
             Some(upstream) => upstream,
             None => {
-                let upstream = Arc::new(Upstream::open(&config.endpoint, self.channels.clone()).await?);
+                let upstream =
+                    Arc::new(Upstream::open(&config.endpoint, self.channels.clone()).await?);
                 if shared {
                     let mut table = lock(&self.shared);
                     table.retain(|_, weak| weak.strong_count() > 0);
@@ -297,7 +335,9 @@ impl Registry {
     pub fn stats(&self, peer: &Peer) -> RegistryStats {
         let aliases = lock(&self.aliases);
         let visible = aliases.values().filter(|a| peer.may_use(a.owner_uid));
-        let (count, connected) = visible.fold((0, 0), |(n, c), a| (n + 1, c + usize::from(a.upstream.is_some())));
+        let (count, connected) = visible.fold((0, 0), |(n, c), a| {
+            (n + 1, c + usize::from(a.upstream.is_some()))
+        });
         RegistryStats {
             aliases: count,
             aliases_connected: connected,

@@ -101,7 +101,11 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
     }
     let (target, extras) = resolve_target(params)?;
 
-    let user = params.user.clone().filter(|u| !u.is_empty()).or(extras.user);
+    let user = params
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or(extras.user);
     let password = params
         .password
         .clone()
@@ -154,9 +158,14 @@ fn resolve_target(params: &ConnectParams) -> Result<(Target, UriExtras)> {
         Some(Port::Text(text)) if text.is_empty() => defaults::PORT,
         Some(port) => parse_port(port)?,
     };
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.contains(':') && host.parse::<Ipv6Addr>().is_err() {
-        return Err(Error::param(format!("host '{host}' is not a host name or an IP address")));
+        return Err(Error::param(format!(
+            "host '{host}' is not a host name or an IP address"
+        )));
     }
     Ok((
         Target::Tcp {
@@ -179,7 +188,9 @@ fn parse_port(port: &Port) -> Result<u16> {
         .ok()
         .filter(|p| *p != u16::MAX)
         .ok_or_else(|| {
-            Error::param(format!("port number {number} out of range, valid range [0, 65535)"))
+            Error::param(format!(
+                "port number {number} out of range, valid range [0, 65535)"
+            ))
         })
 }
 
@@ -229,7 +240,12 @@ fn parse_uri(uri: &str) -> Result<(Target, UriExtras)> {
                 "uri {uri} must name an absolute socket path, like unix:/run/milvus.sock"
             )));
         }
-        return Ok((Target::Unix { path: PathBuf::from(path) }, UriExtras::default()));
+        return Ok((
+            Target::Unix {
+                path: PathBuf::from(path),
+            },
+            UriExtras::default(),
+        ));
     }
     let shown = redact_uri(uri);
     let url = Url::parse(uri).map_err(|_| illegal_uri(&shown))?;
@@ -256,9 +272,14 @@ fn parse_uri(uri: &str) -> Result<(Target, UriExtras)> {
     let port = url
         .port()
         .or_else(|| elided_default_port(uri, url.scheme()))
-        .unwrap_or(if https { defaults::HTTPS_PORT } else { defaults::PORT });
+        .unwrap_or(if https {
+            defaults::HTTPS_PORT
+        } else {
+            defaults::PORT
+        });
     let decode = |s: &str| {
-        percent_decode(s).ok_or_else(|| Error::param(format!("uri {shown}: userinfo is not valid UTF-8")))
+        percent_decode(s)
+            .ok_or_else(|| Error::param(format!("uri {shown}: userinfo is not valid UTF-8")))
     };
     let user = (!url.username().is_empty())
         .then(|| decode(url.username()))

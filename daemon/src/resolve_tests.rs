@@ -8,7 +8,11 @@ fn params(json: &str) -> ConnectParams {
 }
 
 fn target_of(json: &str) -> String {
-    resolve(&params(json)).expect("resolves").endpoint.target.to_string()
+    resolve(&params(json))
+        .expect("resolves")
+        .endpoint
+        .target
+        .to_string()
 }
 
 fn code_of(json: &str) -> ErrorCode {
@@ -21,7 +25,10 @@ fn address_beats_uri_beats_host_and_port() {
         target_of(r#"{"address":"a:1","uri":"http://b:2","host":"c","port":3}"#),
         "a:1"
     );
-    assert_eq!(target_of(r#"{"uri":"http://b:2","host":"c","port":3}"#), "b:2");
+    assert_eq!(
+        target_of(r#"{"uri":"http://b:2","host":"c","port":3}"#),
+        "b:2"
+    );
     assert_eq!(target_of(r#"{"host":"c","port":3}"#), "c:3");
 }
 
@@ -38,7 +45,10 @@ fn bad_ports_are_param_errors_with_pymilvus_messages() {
     let err = resolve(&params(r#"{"port":"abc"}"#)).expect_err("bad port");
     assert_eq!(err.to_string(), "Type of 'port' must be str or int.");
     let err = resolve(&params(r#"{"port":70000}"#)).expect_err("bad port");
-    assert_eq!(err.to_string(), "port number 70000 out of range, valid range [0, 65535)");
+    assert_eq!(
+        err.to_string(),
+        "port number 70000 out of range, valid range [0, 65535)"
+    );
 }
 
 #[test]
@@ -71,12 +81,24 @@ fn uri_schemes_and_default_ports() {
     assert_eq!(target_of(r#"{"uri":"grpc://h:2"}"#), "h:2");
     assert_eq!(target_of(r#"{"uri":"http://h:80"}"#), "h:80");
     assert_eq!(target_of(r#"{"uri":"https://h"}"#), "h:443");
-    assert_eq!(target_of(r#"{"uri":"unix:/run/m.sock"}"#), "unix:/run/m.sock");
+    assert_eq!(
+        target_of(r#"{"uri":"unix:/run/m.sock"}"#),
+        "unix:/run/m.sock"
+    );
     assert_eq!(code_of(r#"{"uri":"ftp://h"}"#), ErrorCode::ParamError);
-    assert_eq!(code_of(r#"{"uri":"localhost:19530"}"#), ErrorCode::ParamError);
-    assert_eq!(code_of(r#"{"uri":"unix:relative.sock"}"#), ErrorCode::ParamError);
+    assert_eq!(
+        code_of(r#"{"uri":"localhost:19530"}"#),
+        ErrorCode::ParamError
+    );
+    assert_eq!(
+        code_of(r#"{"uri":"unix:relative.sock"}"#),
+        ErrorCode::ParamError
+    );
     assert_eq!(code_of(r#"{"uri":"./local.db"}"#), ErrorCode::ParamError);
-    assert_eq!(code_of(r#"{"uri":"file:///tmp/x.db"}"#), ErrorCode::NotImplemented);
+    assert_eq!(
+        code_of(r#"{"uri":"file:///tmp/x.db"}"#),
+        ErrorCode::NotImplemented
+    );
 }
 
 #[test]
@@ -149,20 +171,38 @@ fn tls_rules() {
     assert_eq!(tls.roots, vec![PathBuf::from("/c"), PathBuf::from("/s")]);
     assert_eq!(tls.server_name.as_deref(), Some("n"));
     // Files imply TLS; an explicit secure=false with files is a contradiction.
-    assert!(resolve(&params(r#"{"ca_pem_path":"/c"}"#)).expect("ok").endpoint.tls.is_some());
-    assert_eq!(code_of(r#"{"secure":false,"ca_pem_path":"/c"}"#), ErrorCode::ParamError);
-    assert_eq!(code_of(r#"{"client_pem_path":"/p"}"#), ErrorCode::ParamError);
+    assert!(
+        resolve(&params(r#"{"ca_pem_path":"/c"}"#))
+            .expect("ok")
+            .endpoint
+            .tls
+            .is_some()
+    );
+    assert_eq!(
+        code_of(r#"{"secure":false,"ca_pem_path":"/c"}"#),
+        ErrorCode::ParamError
+    );
+    assert_eq!(
+        code_of(r#"{"client_pem_path":"/p"}"#),
+        ErrorCode::ParamError
+    );
 }
 
 #[test]
 fn timeout_bounds() {
-    assert_eq!(resolve(&params("{}")).expect("ok").timeout, Duration::from_secs(10));
+    assert_eq!(
+        resolve(&params("{}")).expect("ok").timeout,
+        Duration::from_secs(10)
+    );
     assert_eq!(
         resolve(&params(r#"{"timeout":0.5}"#)).expect("ok").timeout,
         Duration::from_millis(500)
     );
     for bad in ["0", "-1", "100000"] {
-        assert_eq!(code_of(&format!(r#"{{"timeout":{bad}}}"#)), ErrorCode::ParamError);
+        assert_eq!(
+            code_of(&format!(r#"{{"timeout":{bad}}}"#)),
+            ErrorCode::ParamError
+        );
     }
 }
 
@@ -171,19 +211,34 @@ fn merge_priorities() {
     let stored = params(r#"{"uri":"http://stored:1","user":"u","password":"p"}"#);
     // Address params in the call replace the stored address but keep the rest.
     let merged = merge("a", Some(&stored), &params(r#"{"host":"new"}"#), None).expect("ok");
-    assert_eq!(resolve(&merged).expect("ok").endpoint.target.to_string(), "new:19530");
+    assert_eq!(
+        resolve(&merged).expect("ok").endpoint.target.to_string(),
+        "new:19530"
+    );
     assert_eq!(merged.user.as_deref(), Some("u"));
     // Without address params the stored config applies, with the call's fields on top,
     // token included (pymilvus drops it on this path).
-    let merged = merge("a", Some(&stored), &params(r#"{"token":"t"}"#), Some("http://env:9")).expect("ok");
+    let merged = merge(
+        "a",
+        Some(&stored),
+        &params(r#"{"token":"t"}"#),
+        Some("http://env:9"),
+    )
+    .expect("ok");
     let config = resolve(&merged).expect("ok");
     assert_eq!(config.endpoint.target.to_string(), "stored:1");
-    assert_eq!(config.endpoint.credentials, Credentials::Token(Secret::new("t")));
+    assert_eq!(
+        config.endpoint.credentials,
+        Credentials::Token(Secret::new("t"))
+    );
     // MILVUS_URI only when nothing is stored, and the token still counts.
     let merged = merge("a", None, &params(r#"{"token":"t"}"#), Some("http://env:9")).expect("ok");
     let config = resolve(&merged).expect("ok");
     assert_eq!(config.endpoint.target.to_string(), "env:9");
-    assert_eq!(config.endpoint.credentials, Credentials::Token(Secret::new("t")));
+    assert_eq!(
+        config.endpoint.credentials,
+        Credentials::Token(Secret::new("t"))
+    );
     // Nothing at all: ConnLackConf, with pymilvus's message.
     let err = merge("nocfg", None, &ConnectParams::default(), None).expect_err("lack");
     assert_eq!(err.code(), ErrorCode::ConnLackConf);

@@ -49,7 +49,9 @@ pub fn prepare(dir: &Path, group: Option<u32>) -> Result<(), SetupError> {
 pub async fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, SetupError> {
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
-            return Err(SetupError::AlreadyRunning { path: path.to_owned() });
+            return Err(SetupError::AlreadyRunning {
+                path: path.to_owned(),
+            });
         }
         std::fs::remove_file(path).map_err(|source| SetupError::Bind {
             path: path.to_owned(),
@@ -83,7 +85,10 @@ mod tests {
         let listener = bind(&sock, None).await.expect("bind");
         let mode = std::fs::metadata(&sock).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
-        assert!(matches!(bind(&sock, None).await, Err(SetupError::AlreadyRunning { .. })));
+        assert!(matches!(
+            bind(&sock, None).await,
+            Err(SetupError::AlreadyRunning { .. })
+        ));
         drop(listener);
         // The file is left behind by a dead daemon: it is replaced.
         bind(&sock, None).await.expect("rebind over a stale socket");

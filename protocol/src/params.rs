@@ -134,7 +134,10 @@ mod tests {
             ..Default::default()
         };
         let text = format!("{p:?}");
-        assert!(!text.contains("hunter2") && !text.contains("Milvus"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("Milvus"),
+            "{text}"
+        );
     }
 
     #[test]

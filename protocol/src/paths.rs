@@ -62,14 +62,20 @@ mod tests {
 
     #[test]
     fn systemd_directory_wins() {
-        let e = env(&[("RUNTIME_DIRECTORY", "/run/a:/run/b"), ("XDG_RUNTIME_DIR", "/x")]);
+        let e = env(&[
+            ("RUNTIME_DIRECTORY", "/run/a:/run/b"),
+            ("XDG_RUNTIME_DIR", "/x"),
+        ]);
         assert_eq!(default_runtime_dir(e, false), PathBuf::from("/run/a"));
     }
 
     #[test]
     fn root_and_users_differ() {
         let e = env(&[("XDG_RUNTIME_DIR", "/run/user/1000")]);
-        assert_eq!(default_runtime_dir(&e, true), PathBuf::from(SYSTEM_RUNTIME_DIR));
+        assert_eq!(
+            default_runtime_dir(&e, true),
+            PathBuf::from(SYSTEM_RUNTIME_DIR)
+        );
         assert_eq!(
             default_runtime_dir(&e, false),
             PathBuf::from("/run/user/1000/milvus-connd")
@@ -79,7 +85,10 @@ mod tests {
     #[test]
     fn client_socket_env_wins() {
         let e = env(&[(SOCKET_ENV, "/tmp/c.sock"), ("RUNTIME_DIRECTORY", "/run/a")]);
-        assert_eq!(default_control_socket(&e, true), PathBuf::from("/tmp/c.sock"));
+        assert_eq!(
+            default_control_socket(&e, true),
+            PathBuf::from("/tmp/c.sock")
+        );
         let e = env(&[("RUNTIME_DIRECTORY", "/run/a")]);
         assert_eq!(
             default_control_socket(e, true),

@@ -26,15 +26,29 @@ fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let pem = params.self_signed(&key).expect("self-signed").pem();
     (params, key, pem)
 }
 
-fn leaf(issuer: &Issuer<'_, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose, dir: &Path, stem: &str) {
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+    dir: &Path,
+    stem: &str,
+) {
     let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
-    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or(stem));
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or(stem));
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, issuer).expect("sign");
     std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).expect("write cert");
@@ -50,8 +64,20 @@ pub fn shared() -> &'static Certs {
         let (params, key, pem) = ca("milvus-connd test CA");
         std::fs::write(dir.join("ca.pem"), pem).expect("write ca");
         let issuer = Issuer::new(params, key);
-        leaf(&issuer, &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &dir, "server");
-        leaf(&issuer, &["milvus-connd-client"], ExtendedKeyUsagePurpose::ClientAuth, &dir, "client");
+        leaf(
+            &issuer,
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &dir,
+            "server",
+        );
+        leaf(
+            &issuer,
+            &["milvus-connd-client"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &dir,
+            "client",
+        );
         let (_, _, other) = ca("unrelated CA");
         std::fs::write(dir.join("other-ca.pem"), other).expect("write other ca");
         Certs { dir }

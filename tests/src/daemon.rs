@@ -33,7 +33,8 @@ impl Daemon {
     pub fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Other uids (the `nobody` tests) must be able to reach the runtime directory.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
         if let Some(text) = &options.dotenv {
             std::fs::write(dir.path().join(".env"), text).expect("write .env");
         }
@@ -66,7 +67,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("milvus-connd did not open its control socket; log:\n{}", self.log());
+        panic!(
+            "milvus-connd did not open its control socket; log:\n{}",
+            self.log()
+        );
     }
 
     pub fn dir(&self) -> &Path {
@@ -128,7 +132,12 @@ impl Drop for Daemon {
 }
 
 /// Runs `milvus-connctl` with `args` against `daemon`, as the given uid/gid if any.
-pub fn connctl(daemon: &Daemon, args: &[&str], stdin: Option<&str>, as_user: Option<(u32, u32)>) -> std::process::Output {
+pub fn connctl(
+    daemon: &Daemon,
+    args: &[&str],
+    stdin: Option<&str>,
+    as_user: Option<(u32, u32)>,
+) -> std::process::Output {
     use std::io::Write as _;
     use std::os::unix::process::CommandExt as _;
     let mut binary = crate::binary("milvus-connctl");

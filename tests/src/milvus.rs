@@ -51,7 +51,11 @@ fn script() -> PathBuf {
 }
 
 fn run(args: &[String]) {
-    let output = Command::new("bash").arg(script()).args(args).output().expect("run milvus.sh");
+    let output = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run milvus.sh");
     assert!(
         output.status.success(),
         "milvus.sh {args:?} failed:\n{}{}",
@@ -65,7 +69,8 @@ fn install() {
     let root = crate::harness_dir();
     std::fs::create_dir_all(&root).expect("harness dir");
     let lock_file = std::fs::File::create(root.join(".install.lock")).expect("lock file");
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).expect("flock");
+    let _lock =
+        nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).expect("flock");
     run(&["install".into(), root.display().to_string()]);
 }
 

@@ -26,7 +26,10 @@ async fn plaintext_alias_is_ready_and_shows_the_server_version() {
     let daemon = Daemon::start();
     let answer = daemon
         .client()
-        .connect("plain", &params(json!({"uri": format!("http://{}", milvus.address())})))
+        .connect(
+            "plain",
+            &params(json!({"uri": format!("http://{}", milvus.address())})),
+        )
         .await
         .expect("connect");
     assert!(!answer.reused);
@@ -44,21 +47,43 @@ async fn authenticated_aliases_reach_ready_by_every_credential_path_and_hide_the
     let daemon = Daemon::start();
     let address = milvus.address();
     let cases = [
-        ("userpass", json!({"address": address, "user": "root", "password": "Milvus"})),
-        ("token", json!({"uri": format!("http://{address}"), "token": "root:Milvus"})),
-        ("userinfo", json!({"uri": format!("http://root:Milvus@{address}")})),
+        (
+            "userpass",
+            json!({"address": address, "user": "root", "password": "Milvus"}),
+        ),
+        (
+            "token",
+            json!({"uri": format!("http://{address}"), "token": "root:Milvus"}),
+        ),
+        (
+            "userinfo",
+            json!({"uri": format!("http://root:Milvus@{address}")}),
+        ),
     ];
     for (alias, value) in cases {
-        let answer = daemon.client().connect(alias, &params(value)).await.expect(alias);
+        let answer = daemon
+            .client()
+            .connect(alias, &params(value))
+            .await
+            .expect(alias);
         assert_eq!(answer.alias.state.as_str(), "ready", "{alias}");
         let info = daemon.client().get(alias).await.expect("get");
         assert_eq!(info.user, "root", "{alias}");
         let shown = serde_json::to_string(&info).expect("json");
-        assert!(!shown.contains("Milvus\""), "{alias}: secret shown in {shown}");
-        assert!(!shown.contains("cm9vdDpNaWx2dXM"), "{alias}: authorization shown");
+        assert!(
+            !shown.contains("Milvus\""),
+            "{alias}: secret shown in {shown}"
+        );
+        assert!(
+            !shown.contains("cm9vdDpNaWx2dXM"),
+            "{alias}: authorization shown"
+        );
     }
     let log = daemon.log();
-    assert!(!log.contains("root:Milvus") && !log.contains("cm9vdDpNaWx2dXM"), "secret in log");
+    assert!(
+        !log.contains("root:Milvus") && !log.contains("cm9vdDpNaWx2dXM"),
+        "secret in log"
+    );
 }
 
 #[tokio::test]
@@ -66,16 +91,37 @@ async fn wrong_or_missing_credentials_are_unauthenticated_with_milvus_message() 
     let milvus = shared(Flavor::Auth);
     let daemon = Daemon::start();
     let uri = format!("http://{}", milvus.address());
-    let err = connect_err(&daemon, "bad", json!({"uri": uri, "user": "root", "password": "wrong-pw-17"})).await;
+    let err = connect_err(
+        &daemon,
+        "bad",
+        json!({"uri": uri, "user": "root", "password": "wrong-pw-17"}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::Unauthenticated);
-    assert!(err.message.contains("auth check failure"), "{}", err.message);
+    assert!(
+        err.message.contains("auth check failure"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("wrong-pw-17") && !format!("{err:?}").contains("wrong-pw-17"));
     let err = connect_err(&daemon, "none", json!({"uri": uri})).await;
     assert_eq!(err.code, ErrorCode::Unauthenticated);
-    assert!(err.message.contains("missing authorization"), "{}", err.message);
+    assert!(
+        err.message.contains("missing authorization"),
+        "{}",
+        err.message
+    );
     assert!(!daemon.log().contains("wrong-pw-17"), "secret in log");
     // A failed connect creates nothing.
-    assert!(daemon.client().list().await.expect("list").aliases.is_empty());
+    assert!(
+        daemon
+            .client()
+            .list()
+            .await
+            .expect("list")
+            .aliases
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -97,16 +143,31 @@ async fn one_way_tls_needs_the_right_ca_and_name() {
         .await
         .expect("server_pem_path connect");
 
-    let err = connect_err(&daemon, "system-roots", json!({"uri": format!("https://{address}")})).await;
+    let err = connect_err(
+        &daemon,
+        "system-roots",
+        json!({"uri": format!("https://{address}")}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::TlsError, "{err}");
     assert!(err.message.contains("trusted CA"), "{}", err.message);
-    let err = connect_err(&daemon, "wrong-ca", json!({"address": address, "ca_pem_path": certs.path("other-ca.pem")})).await;
+    let err = connect_err(
+        &daemon,
+        "wrong-ca",
+        json!({"address": address, "ca_pem_path": certs.path("other-ca.pem")}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::TlsError, "{err}");
     let err = connect_err(&daemon, "wrong-name", json!({"address": address, "ca_pem_path": certs.path("ca.pem"), "server_name": "milvus.example"})).await;
     assert_eq!(err.code, ErrorCode::TlsError, "{err}");
     assert!(err.message.contains("server_name"), "{}", err.message);
     // A plaintext alias pointed at a TLS-only port is told to set secure.
-    let err = connect_err(&daemon, "plaintext", json!({"address": address, "timeout": 3})).await;
+    let err = connect_err(
+        &daemon,
+        "plaintext",
+        json!({"address": address, "timeout": 3}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::TlsError, "{err}");
     assert!(err.message.contains("secure=true"), "{}", err.message);
 }
@@ -126,9 +187,18 @@ async fn mutual_tls_with_auth_needs_the_client_certificate() {
         })))
         .await
         .expect("mtls connect");
-    let err = connect_err(&daemon, "no-client-cert", json!({"address": address, "token": "root:Milvus", "ca_pem_path": certs.path("ca.pem")})).await;
+    let err = connect_err(
+        &daemon,
+        "no-client-cert",
+        json!({"address": address, "token": "root:Milvus", "ca_pem_path": certs.path("ca.pem")}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::TlsError, "{err}");
-    assert!(err.message.contains("client certificate"), "{}", err.message);
+    assert!(
+        err.message.contains("client certificate"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -140,27 +210,54 @@ async fn refused_silent_and_http_ports_are_named() {
     let closed_port = closed.local_addr().expect("addr").port();
     drop(closed);
     let started = Instant::now();
-    let err = connect_err(&daemon, "refused", json!({"host": "127.0.0.1", "port": closed_port})).await;
+    let err = connect_err(
+        &daemon,
+        "refused",
+        json!({"host": "127.0.0.1", "port": closed_port}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(err.message.contains("refused"), "{}", err.message);
-    assert!(started.elapsed() < Duration::from_secs(1), "refusal took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refusal took {:?}",
+        started.elapsed()
+    );
 
     // A listener that accepts and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let silent_port = silent.local_addr().expect("addr").port();
     let started = Instant::now();
-    let err = connect_err(&daemon, "silent", json!({"host": "127.0.0.1", "port": silent_port, "timeout": 1.5})).await;
+    let err = connect_err(
+        &daemon,
+        "silent",
+        json!({"host": "127.0.0.1", "port": silent_port, "timeout": 1.5}),
+    )
+    .await;
     let waited = started.elapsed();
     assert_eq!(err.code, ErrorCode::Timeout, "{err}");
     assert!(err.retriable);
-    assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(4), "waited {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(4),
+        "waited {waited:?}"
+    );
     drop(silent);
 
-    let err = connect_err(&daemon, "http-port", json!({"host": "127.0.0.1", "port": milvus.http_port()})).await;
+    let err = connect_err(
+        &daemon,
+        "http-port",
+        json!({"host": "127.0.0.1", "port": milvus.http_port()}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::Unimplemented, "{err}");
     assert!(err.message.contains("HTTP port"), "{}", err.message);
 
-    let err = connect_err(&daemon, "dns", json!({"uri": "http://no-such-host.invalid:19530"})).await;
+    let err = connect_err(
+        &daemon,
+        "dns",
+        json!({"uri": "http://no-such-host.invalid:19530"}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(err.message.contains("DNS"), "{}", err.message);
 }
@@ -173,12 +270,24 @@ async fn databases_are_checked() {
     let err = connect_err(&daemon, "nodb", json!({"uri": format!("{uri}/no_such_db")})).await;
     assert_eq!(err.code, ErrorCode::DatabaseNotFound, "{err}");
     // Create a database directly, then connect to it by the URI path (pymilvus ignores it).
-    let channel = tonic::transport::Endpoint::from_shared(uri.clone()).expect("uri").connect().await.expect("dial");
-    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(channel);
-    stub.create_database(milvus_connd_proto::milvus::CreateDatabaseRequest { base: None, db_name: "connd_db".into() })
+    let channel = tonic::transport::Endpoint::from_shared(uri.clone())
+        .expect("uri")
+        .connect()
         .await
-        .expect("create database");
-    let answer = daemon.client().connect("withdb", &params(json!({"uri": format!("{uri}/connd_db")}))).await.expect("connect");
+        .expect("dial");
+    let mut stub =
+        milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(channel);
+    stub.create_database(milvus_connd_proto::milvus::CreateDatabaseRequest {
+        base: None,
+        db_name: "connd_db".into(),
+    })
+    .await
+    .expect("create database");
+    let answer = daemon
+        .client()
+        .connect("withdb", &params(json!({"uri": format!("{uri}/connd_db")})))
+        .await
+        .expect("connect");
     assert_eq!(answer.alias.db_name, "connd_db");
 }
 
@@ -193,14 +302,31 @@ async fn same_config_is_idempotent_and_different_config_is_refused() {
     let again = client.connect("a", &p).await.expect("second");
     assert!(again.reused);
     // An empty body means "as configured".
-    assert!(client.connect("a", &ConnectParams::default()).await.expect("empty").reused);
+    assert!(
+        client
+            .connect("a", &ConnectParams::default())
+            .await
+            .expect("empty")
+            .reused
+    );
     let after = client.status().await.expect("status");
-    assert_eq!(after.channels_opened_total, before.channels_opened_total, "no second channel");
+    assert_eq!(
+        after.channels_opened_total, before.channels_opened_total,
+        "no second channel"
+    );
     assert_eq!(after.channels_open, 1);
 
-    let err = connect_err(&daemon, "a", json!({"uri": format!("http://{}", milvus.address()), "db_name": "other"})).await;
+    let err = connect_err(
+        &daemon,
+        "a",
+        json!({"uri": format!("http://{}", milvus.address()), "db_name": "other"}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::ConnDiffConf);
-    assert_eq!(err.message, "Alias of 'a' already creating connections, but the configure is not the same as passed in.");
+    assert_eq!(
+        err.message,
+        "Alias of 'a' already creating connections, but the configure is not the same as passed in."
+    );
     // The refused call changed nothing.
     assert_eq!(client.get("a").await.expect("get").db_name, "default");
 }
@@ -211,13 +337,26 @@ async fn shared_pools_share_channels_and_dedicated_ones_do_not() {
     let daemon = Daemon::start();
     let client = daemon.client();
     let uri = format!("http://{}", milvus.address());
-    client.connect("s1", &params(json!({"uri": uri}))).await.expect("s1");
-    client.connect("s2", &params(json!({"uri": uri}))).await.expect("s2");
+    client
+        .connect("s1", &params(json!({"uri": uri})))
+        .await
+        .expect("s1");
+    client
+        .connect("s2", &params(json!({"uri": uri})))
+        .await
+        .expect("s2");
     assert_eq!(client.status().await.expect("status").channels_open, 1);
-    client.connect("d1", &params(json!({"uri": uri, "pool": "dedicated"}))).await.expect("d1");
+    client
+        .connect("d1", &params(json!({"uri": uri, "pool": "dedicated"})))
+        .await
+        .expect("d1");
     assert_eq!(client.status().await.expect("status").channels_open, 2);
     client.disconnect("s1", false).await.expect("disconnect s1");
-    assert_eq!(client.status().await.expect("status").channels_open, 2, "s2 still holds the shared channel");
+    assert_eq!(
+        client.status().await.expect("status").channels_open,
+        2,
+        "s2 still holds the shared channel"
+    );
     client.disconnect("s2", false).await.expect("disconnect s2");
     assert_eq!(client.status().await.expect("status").channels_open, 1);
 }
@@ -229,15 +368,24 @@ async fn disconnect_keeps_the_config_and_remove_forgets_it() {
     let client = daemon.client();
     // pymilvus: connect(uri=...), disconnect, connect() raises a TypeError on db_name.
     client
-        .connect("c1", &params(json!({"uri": format!("http://root:Milvus@{}/default", milvus.address())})))
+        .connect(
+            "c1",
+            &params(json!({"uri": format!("http://root:Milvus@{}/default", milvus.address())})),
+        )
         .await
         .expect("connect");
     let info = client.disconnect("c1", false).await.expect("disconnect");
     assert!(!info.connected);
     let listed = client.list().await.expect("list");
     assert_eq!(listed.aliases.len(), 1);
-    assert!(!listed.aliases[0].connected, "has_connection is false after disconnect");
-    let again = client.connect("c1", &ConnectParams::default()).await.expect("reconnect from stored config");
+    assert!(
+        !listed.aliases[0].connected,
+        "has_connection is false after disconnect"
+    );
+    let again = client
+        .connect("c1", &ConnectParams::default())
+        .await
+        .expect("reconnect from stored config");
     assert!(again.alias.connected && !again.reused);
     client.remove("c1").await.expect("remove");
     let err = client.get("c1").await.expect_err("gone");
@@ -255,15 +403,28 @@ async fn add_stores_without_connecting_and_connect_overrides_it() {
         .await
         .expect("add");
     assert!(!info.connected);
-    assert_eq!(client.status().await.expect("status").channels_opened_total, before, "add connects nothing");
+    assert_eq!(
+        client.status().await.expect("status").channels_opened_total,
+        before,
+        "add connects nothing"
+    );
     // The token given to connect wins on the stored-config path (pymilvus drops it there).
-    let answer = client.connect("cfg", &params(json!({"token": "root:Milvus"}))).await.expect("connect with token");
+    let answer = client
+        .connect("cfg", &params(json!({"token": "root:Milvus"})))
+        .await
+        .expect("connect with token");
     assert!(answer.alias.connected);
 
     // Address parameters given to connect replace the stored address.
-    client.add("moved", &params(json!({"address": "127.0.0.1:1"}))).await.expect("add");
+    client
+        .add("moved", &params(json!({"address": "127.0.0.1:1"})))
+        .await
+        .expect("add");
     let answer = client
-        .connect("moved", &params(json!({"address": milvus.address(), "token": "root:Milvus"})))
+        .connect(
+            "moved",
+            &params(json!({"address": milvus.address(), "token": "root:Milvus"})),
+        )
         .await
         .expect("connect to the new address");
     assert_eq!(answer.alias.address, milvus.address());
@@ -273,31 +434,56 @@ async fn add_stores_without_connecting_and_connect_overrides_it() {
 async fn milvus_uri_from_environment_or_dotenv_and_conn_lack_conf() {
     let milvus = shared(Flavor::Plain);
     let uri = format!("http://{}", milvus.address());
-    let from_env = Daemon::start_with(Options { env: vec![("MILVUS_URI".into(), uri.clone())], ..Default::default() });
-    let answer = from_env.client().connect("envalias", &ConnectParams::default()).await.expect("env uri");
+    let from_env = Daemon::start_with(Options {
+        env: vec![("MILVUS_URI".into(), uri.clone())],
+        ..Default::default()
+    });
+    let answer = from_env
+        .client()
+        .connect("envalias", &ConnectParams::default())
+        .await
+        .expect("env uri");
     assert_eq!(answer.alias.address, milvus.address());
 
-    let from_dotenv = Daemon::start_with(Options { dotenv: Some(format!("MILVUS_URI={uri}\n")), ..Default::default() });
-    let answer = from_dotenv.client().connect("dotenv", &ConnectParams::default()).await.expect(".env uri");
+    let from_dotenv = Daemon::start_with(Options {
+        dotenv: Some(format!("MILVUS_URI={uri}\n")),
+        ..Default::default()
+    });
+    let answer = from_dotenv
+        .client()
+        .connect("dotenv", &ConnectParams::default())
+        .await
+        .expect(".env uri");
     assert_eq!(answer.alias.address, milvus.address());
 
     let bare = Daemon::start();
     let err = connect_err(&bare, "nocfg", json!({})).await;
     assert_eq!(err.code, ErrorCode::ConnLackConf);
-    assert_eq!(err.message, "You need to pass in the configuration of the connection named 'nocfg'.");
+    assert_eq!(
+        err.message,
+        "You need to pass in the configuration of the connection named 'nocfg'."
+    );
 }
 
 #[tokio::test]
 async fn handler_and_pool_values_are_checked_against_a_running_daemon() {
     let daemon = Daemon::start();
-    let err = connect_err(&daemon, "h", json!({"uri": "http://127.0.0.1:1", "handler": "HTTP"})).await;
+    let err = connect_err(
+        &daemon,
+        "h",
+        json!({"uri": "http://127.0.0.1:1", "handler": "HTTP"}),
+    )
+    .await;
     assert_eq!(err.code, ErrorCode::NotImplemented);
     let err = daemon
         .client()
         .add("p", &ConnectParams::default())
         .await
         .map(|_| ());
-    assert!(err.is_ok(), "an empty add stores localhost:19530 as pymilvus does");
+    assert!(
+        err.is_ok(),
+        "an empty add stores localhost:19530 as pymilvus does"
+    );
     let info = daemon.client().get("p").await.expect("get");
     assert_eq!(info.address, "localhost:19530");
 }

@@ -105,10 +105,16 @@ struct ParamArgs {
     token_file: Option<PathBuf>,
 }
 
-fn read_secret(from_stdin: bool, file: Option<&PathBuf>, env: &str) -> anyhow::Result<Option<Secret>> {
+fn read_secret(
+    from_stdin: bool,
+    file: Option<&PathBuf>,
+    env: &str,
+) -> anyhow::Result<Option<Secret>> {
     let text = if from_stdin {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
         text
     } else if let Some(path) = file {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
@@ -127,7 +133,11 @@ fn read_secret(from_stdin: bool, file: Option<&PathBuf>, env: &str) -> anyhow::R
 
 impl ParamArgs {
     fn into_params(self) -> anyhow::Result<ConnectParams> {
-        let password = read_secret(self.password_stdin, self.password_file.as_ref(), "MILVUS_PASSWORD")?;
+        let password = read_secret(
+            self.password_stdin,
+            self.password_file.as_ref(),
+            "MILVUS_PASSWORD",
+        )?;
         let token = read_secret(self.token_stdin, self.token_file.as_ref(), "MILVUS_TOKEN")?;
         Ok(ConnectParams {
             alias: None,
@@ -147,7 +157,13 @@ impl ParamArgs {
             server_name: self.server_name,
             timeout: self.timeout,
             handler: self.handler,
-            pool: self.pool.map(|p| if p == "dedicated" { PoolMode::Dedicated } else { PoolMode::Shared }),
+            pool: self.pool.map(|p| {
+                if p == "dedicated" {
+                    PoolMode::Dedicated
+                } else {
+                    PoolMode::Shared
+                }
+            }),
         })
     }
 }
@@ -163,7 +179,14 @@ fn print_alias(info: &AliasInfo) {
     println!("state:       {}", info.state.as_str());
     println!("connected:   {}", info.connected);
     println!("address:     {}", info.address);
-    println!("user:        {}", if info.user.is_empty() { "-" } else { &info.user });
+    println!(
+        "user:        {}",
+        if info.user.is_empty() {
+            "-"
+        } else {
+            &info.user
+        }
+    );
     println!("db_name:     {}", info.db_name);
     println!("auth:        {:?}", info.auth);
     println!("secure:      {}", info.tls.secure);
@@ -174,7 +197,10 @@ fn print_alias(info: &AliasInfo) {
     println!("pool:        {:?}", info.pool);
     println!("owner_uid:   {}", info.owner_uid);
     if let Some(server) = &info.server {
-        println!("server:      Milvus {} (identifier {})", server.version, server.identifier);
+        println!(
+            "server:      Milvus {} (identifier {})",
+            server.version, server.identifier
+        );
     }
 }
 
@@ -182,7 +208,10 @@ fn print_status(status: &StatusInfo) {
     println!("version:           {}", status.version);
     println!("pid:               {}", status.pid);
     println!("uptime:            {:.0} s", status.uptime_seconds);
-    println!("aliases:           {} ({} connected)", status.aliases, status.aliases_connected);
+    println!(
+        "aliases:           {} ({} connected)",
+        status.aliases, status.aliases_connected
+    );
     println!("channels open:     {}", status.channels_open);
     println!("channels opened:   {}", status.channels_opened_total);
     println!("connect requests:  {}", status.connect_requests_total);
@@ -202,7 +231,13 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             }
             println!("{:<24} {:<18} {:<9} ADDRESS", "ALIAS", "STATE", "CONNECTED");
             for row in list.aliases {
-                println!("{:<24} {:<18} {:<9} {}", row.alias, row.state.as_str(), row.connected, row.address);
+                println!(
+                    "{:<24} {:<18} {:<9} {}",
+                    row.alias,
+                    row.state.as_str(),
+                    row.connected,
+                    row.address
+                );
             }
         }
         Command::Get { alias } => {
@@ -226,8 +261,15 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             }
             let info = &answer.alias;
             let version = info.server.as_ref().map_or("?", |s| s.version.as_str());
-            let how = if answer.reused { "already connected" } else { "connected" };
-            println!("{how}: {} -> {} (Milvus {version})", info.alias, info.address);
+            let how = if answer.reused {
+                "already connected"
+            } else {
+                "connected"
+            };
+            println!(
+                "{how}: {} -> {} (Milvus {version})",
+                info.alias, info.address
+            );
         }
         Command::Disconnect { alias, force } => {
             let info = client.disconnect(&alias, force).await?;

@@ -32,27 +32,46 @@ impl Rejection {
 }
 
 /// Reads a JSON body of at most 64 KiB; an empty body reads as `{}`.
-pub async fn read_json<T: DeserializeOwned>(body: Incoming, deadline: Duration) -> Result<T, Rejection> {
+pub async fn read_json<T: DeserializeOwned>(
+    body: Incoming,
+    deadline: Duration,
+) -> Result<T, Rejection> {
     let limited = Limited::new(body, MAX_BODY_BYTES);
     let collected = tokio::time::timeout(deadline, limited.collect())
         .await
         .map_err(|_| {
             Rejection::new(
                 StatusCode::REQUEST_TIMEOUT,
-                format!("request body not received within {:.1} s", deadline.as_secs_f64()),
+                format!(
+                    "request body not received within {:.1} s",
+                    deadline.as_secs_f64()
+                ),
             )
         })?
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
-                Rejection::new(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}"))
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                )
             }
         })?;
     let bytes = collected.to_bytes();
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-    serde_json::from_slice(text)
-        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")))
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })
 }
 
 pub fn too_large() -> Rejection {
@@ -85,8 +104,14 @@ fn fallback() -> Answer {
 }
 
 pub fn error(err: &Error, alias: Option<&str>) -> Answer {
-    let status = StatusCode::from_u16(err.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &ErrorBody { error: err.to_api(alias) })
+    let status =
+        StatusCode::from_u16(err.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(
+        status,
+        &ErrorBody {
+            error: err.to_api(alias),
+        },
+    )
 }
 
 pub fn rejection(rejection: Rejection) -> Answer {

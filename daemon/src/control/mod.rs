@@ -101,5 +101,7 @@ async fn refuse_over_limit(stream: UnixStream, request_timeout: Duration) {
     });
     let mut builder = connection_builder(request_timeout);
     builder.keep_alive(false);
-    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+    let _ = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ::http::{Method, Request, StatusCode, header};
 use hyper::body::Incoming;
-use milvus_connd_protocol::{ConnectParams, DisconnectRequest, StatusInfo, MAX_BODY_BYTES};
+use milvus_connd_protocol::{ConnectParams, DisconnectRequest, MAX_BODY_BYTES, StatusInfo};
 
 use super::http::{self, Answer, Rejection};
 use crate::peer::Peer;
@@ -33,7 +33,9 @@ fn route(path: &str) -> Option<Route<'_>> {
     match parts.as_slice() {
         ["aliases"] => Some(Route::Aliases),
         ["aliases", alias] => Some(Route::Alias(alias)),
-        ["aliases", alias, action @ ("connect" | "disconnect")] => Some(Route::AliasAction(alias, action)),
+        ["aliases", alias, action @ ("connect" | "disconnect")] => {
+            Some(Route::AliasAction(alias, action))
+        }
         ["status"] => Some(Route::Status),
         _ => None,
     }
@@ -63,7 +65,10 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let Some(route) = route(&path) else {
-        return http::rejection(Rejection::new(StatusCode::NOT_FOUND, format!("no such route: {path}")));
+        return http::rejection(Rejection::new(
+            StatusCode::NOT_FOUND,
+            format!("no such route: {path}"),
+        ));
     };
     let registry = &ctx.registry;
     let body = req.into_body();
@@ -71,10 +76,12 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
         (Route::Aliases, Method::GET) => http::json(StatusCode::OK, &registry.list(&peer)),
         (Route::Aliases, _) => method_not_allowed("GET"),
         (Route::Alias(alias), Method::GET) => answer(registry.get(&peer, alias), alias),
-        (Route::Alias(alias), Method::PUT) => match http::read_json::<ConnectParams>(body, ctx.request_timeout).await {
-            Ok(params) => answer(registry.add(&peer, alias, params).await, alias),
-            Err(rejection) => http::rejection(rejection),
-        },
+        (Route::Alias(alias), Method::PUT) => {
+            match http::read_json::<ConnectParams>(body, ctx.request_timeout).await {
+                Ok(params) => answer(registry.add(&peer, alias, params).await, alias),
+                Err(rejection) => http::rejection(rejection),
+            }
+        }
         (Route::Alias(alias), Method::DELETE) => match registry.remove(&peer, alias).await {
             Ok(()) => http::no_content(),
             Err(err) => http::error(&err, Some(alias)),

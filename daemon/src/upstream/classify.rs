@@ -59,10 +59,16 @@ fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(Error
     if let Some(io) = find::<io::Error>(err) {
         match io.kind() {
             io::ErrorKind::ConnectionRefused => {
-                return Some((ErrorCode::Unavailable, format!("connection refused by {target}")));
+                return Some((
+                    ErrorCode::Unavailable,
+                    format!("connection refused by {target}"),
+                ));
             }
             io::ErrorKind::TimedOut => {
-                return Some((ErrorCode::Timeout, format!("connecting to {target} timed out")));
+                return Some((
+                    ErrorCode::Timeout,
+                    format!("connecting to {target} timed out"),
+                ));
             }
             _ => {}
         }
@@ -78,19 +84,33 @@ fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(Error
 /// Whether an I/O error from a TLS handshake is a certificate verdict, i.e. the peer
 /// spoke TLS and sent a certificate.
 pub fn is_certificate_error(err: &io::Error) -> bool {
-    matches!(find::<rustls::Error>(err), Some(rustls::Error::InvalidCertificate(_)))
+    matches!(
+        find::<rustls::Error>(err),
+        Some(rustls::Error::InvalidCertificate(_))
+    )
 }
 
 /// The TLS cause inside `err`, if any.
-pub fn tls_error_in(target: &Target, err: &(dyn StdError + 'static)) -> Option<(ErrorCode, String)> {
-    find::<rustls::Error>(err)
-        .map(|tls| (ErrorCode::TlsError, format!("TLS with {target} failed: {}", describe_tls(tls))))
+pub fn tls_error_in(
+    target: &Target,
+    err: &(dyn StdError + 'static),
+) -> Option<(ErrorCode, String)> {
+    find::<rustls::Error>(err).map(|tls| {
+        (
+            ErrorCode::TlsError,
+            format!("TLS with {target} failed: {}", describe_tls(tls)),
+        )
+    })
 }
 
 /// Classifies a dial failure seen outside a channel (by a probe).
 pub fn dial_error(target: &Target, err: DialError) -> Error {
-    let (code, message) = known_cause(target, &err)
-        .unwrap_or_else(|| (ErrorCode::Unavailable, format!("cannot reach Milvus at {target}: {err}")));
+    let (code, message) = known_cause(target, &err).unwrap_or_else(|| {
+        (
+            ErrorCode::Unavailable,
+            format!("cannot reach Milvus at {target}: {err}"),
+        )
+    });
     Error::upstream(code, message, Some(Box::new(err) as BoxError))
 }
 
@@ -132,8 +152,12 @@ fn describe_tls(err: &rustls::Error) -> String {
 
 /// Classifies a failure to open the connection itself.
 pub fn transport_error(target: &Target, err: tonic::transport::Error) -> Error {
-    let (code, message) = known_cause(target, &err)
-        .unwrap_or_else(|| (ErrorCode::Unavailable, format!("cannot connect to Milvus at {target}")));
+    let (code, message) = known_cause(target, &err).unwrap_or_else(|| {
+        (
+            ErrorCode::Unavailable,
+            format!("cannot connect to Milvus at {target}"),
+        )
+    });
     Error::upstream(code, message, Some(Box::new(err) as BoxError))
 }
 
@@ -162,14 +186,19 @@ pub fn status_error(target: &Target, call: &str, status: tonic::Status) -> Error
         (_, Some(known)) => known,
         (Code::Unauthenticated, None) => (
             ErrorCode::Unauthenticated,
-            format!("Milvus at {target} refused the credentials: {}", status.message()),
+            format!(
+                "Milvus at {target} refused the credentials: {}",
+                status.message()
+            ),
         ),
         (Code::PermissionDenied, None) => (
             ErrorCode::PermissionDenied,
             format!("Milvus at {target} denied {call}: {}", status.message()),
         ),
         (Code::Unimplemented, None) => (ErrorCode::Unimplemented, not_grpc(target)),
-        (Code::DeadlineExceeded, None) => (ErrorCode::Timeout, format!("{call} to {target} timed out")),
+        (Code::DeadlineExceeded, None) => {
+            (ErrorCode::Timeout, format!("{call} to {target} timed out"))
+        }
         (Code::Unavailable | Code::Unknown | Code::Cancelled, None) => (
             ErrorCode::Unavailable,
             format!("Milvus at {target} is unavailable: {}", status.message()),
@@ -191,8 +220,13 @@ pub async fn speaks_http1(target: &Target) -> bool {
         return false;
     };
     let probe = async {
-        let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await.ok()?;
-        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .ok()?;
         let mut head = [0u8; 7];
         stream.read_exact(&mut head).await.ok()?;
         Some(&head == b"HTTP/1.")

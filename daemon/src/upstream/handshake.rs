@@ -23,7 +23,11 @@ pub struct Calls {
 }
 
 impl Calls {
-    pub fn new(channel: Channel, authorization: Option<AsciiMetadataValue>, target: Target) -> Self {
+    pub fn new(
+        channel: Channel,
+        authorization: Option<AsciiMetadataValue>,
+        target: Target,
+    ) -> Self {
         let client = MilvusServiceClient::new(channel)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
@@ -37,7 +41,9 @@ impl Calls {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Some(value) = &self.authorization {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         request
     }
@@ -132,7 +138,11 @@ impl Calls {
             format!(
                 "Milvus at {} answered {call} with error {}: {}",
                 self.target,
-                if status.code != 0 { status.code } else { status.error_code },
+                if status.code != 0 {
+                    status.code
+                } else {
+                    status.error_code
+                },
                 status.reason
             ),
             None,

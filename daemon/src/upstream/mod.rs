@@ -52,7 +52,11 @@ impl Upstream {
             })
             .transpose()?;
         let channel = transport::open_channel(endpoint).await?;
-        let mut calls = Calls::new(channel.clone(), authorization.clone(), endpoint.target.clone());
+        let mut calls = Calls::new(
+            channel.clone(),
+            authorization.clone(),
+            endpoint.target.clone(),
+        );
         let server = match calls.handshake(endpoint.credentials.user()).await {
             Ok(server) => server,
             Err(err) => return Err(classify::refine(endpoint, err).await),
@@ -70,7 +74,11 @@ impl Upstream {
 
     /// Calls on this channel, authenticated as the alias.
     pub fn calls(&self) -> Calls {
-        Calls::new(self.channel.clone(), self.authorization.clone(), self.endpoint.target.clone())
+        Calls::new(
+            self.channel.clone(),
+            self.authorization.clone(),
+            self.endpoint.target.clone(),
+        )
     }
 }
 

@@ -39,12 +39,18 @@ fn files(tls: &TlsConfig) -> Vec<(&'static str, &Path)> {
 pub fn check_access(tls: &TlsConfig, peer: &Peer) -> Result<()> {
     for (param, path) in files(tls) {
         if !path.is_absolute() {
-            return Err(Error::param(format!("{param} must be an absolute path, got {}", path.display())));
+            return Err(Error::param(format!(
+                "{param} must be an absolute path, got {}",
+                path.display()
+            )));
         }
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::param(format!("cannot read {param} {}: {e}", path.display())))?;
         if !meta.is_file() {
-            return Err(Error::param(format!("{param} {} is not a regular file", path.display())));
+            return Err(Error::param(format!(
+                "{param} {} is not a regular file",
+                path.display()
+            )));
         }
         if peer.is_privileged() {
             continue;
@@ -65,7 +71,8 @@ pub fn check_access(tls: &TlsConfig, peer: &Peer) -> Result<()> {
 }
 
 fn read(param: &str, path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::param(format!("cannot read {param} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| Error::param(format!("cannot read {param} {}: {e}", path.display())))
 }
 
 fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -74,7 +81,10 @@ fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'sta
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::param(format!("{param} {} is not valid PEM: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(Error::param(format!("{param} {} holds no PEM certificate", path.display())));
+        return Err(Error::param(format!(
+            "{param} {} holds no PEM certificate",
+            path.display()
+        )));
     }
     Ok(certs)
 }
@@ -99,12 +109,15 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
         roots.add_parsable_certificates(native.certs);
     }
     let given = &tls.given;
-    for (param, path) in [("ca_pem_path", &given.ca_pem_path), ("server_pem_path", &given.server_pem_path)] {
+    for (param, path) in [
+        ("ca_pem_path", &given.ca_pem_path),
+        ("server_pem_path", &given.server_pem_path),
+    ] {
         if let Some(path) = path {
             for cert in read_certificates(param, Path::new(path))? {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::param(format!("{param} {path} holds an unusable certificate: {e}")))?;
+                roots.add(cert).map_err(|e| {
+                    Error::param(format!("{param} {path} holds an unusable certificate: {e}"))
+                })?;
             }
         }
     }
@@ -113,11 +126,17 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
         None => builder.with_no_client_auth(),
         Some(identity) => {
             let chain = read_certificates("client_pem_path", &identity.cert)?;
-            let key = PrivateKeyDer::from_pem_slice(&read("client_key_path", &identity.key)?).map_err(|e| {
-                Error::param(format!("client_key_path {} holds no usable private key: {e}", identity.key.display()))
-            })?;
+            let key = PrivateKeyDer::from_pem_slice(&read("client_key_path", &identity.key)?)
+                .map_err(|e| {
+                    Error::param(format!(
+                        "client_key_path {} holds no usable private key: {e}",
+                        identity.key.display()
+                    ))
+                })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                Error::param(format!("client_pem_path and client_key_path do not form a usable identity: {e}"))
+                Error::param(format!(
+                    "client_pem_path and client_key_path do not form a usable identity: {e}"
+                ))
             })?
         }
     };
@@ -129,7 +148,9 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
 /// exactly when the peer speaks TLS, which is how a plaintext alias pointed at a TLS port
 /// is recognised.
 pub fn probe_config() -> Arc<ClientConfig> {
-    let mut config = builder().with_root_certificates(RootCertStore::empty()).with_no_client_auth();
+    let mut config = builder()
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
     Arc::new(config)
 }
@@ -142,6 +163,9 @@ pub fn server_name_for_probe(host: &str) -> Option<ServerName<'static>> {
 /// The name checked in the server certificate and sent as SNI.
 pub fn server_name(tls: &TlsConfig, host: &str) -> Result<ServerName<'static>> {
     let name = tls.server_name.as_deref().unwrap_or(host);
-    ServerName::try_from(name.to_owned())
-        .map_err(|_| Error::param(format!("server_name '{name}' is not a DNS name or an IP address")))
+    ServerName::try_from(name.to_owned()).map_err(|_| {
+        Error::param(format!(
+            "server_name '{name}' is not a DNS name or an IP address"
+        ))
+    })
 }

@@ -62,7 +62,10 @@ async fn dial_plain(target: &Target) -> Result<Plain, DialError> {
         Target::Tcp { host, port } => {
             let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), *port))
                 .await
-                .map_err(|source| DialError::Dns { host: host.clone(), source })?
+                .map_err(|source| DialError::Dns {
+                    host: host.clone(),
+                    source,
+                })?
                 .collect();
             let mut last = None;
             for addr in &addrs {
@@ -102,7 +105,10 @@ struct TlsSetup {
 }
 
 impl TlsSetup {
-    fn new(config: Arc<rustls::ClientConfig>, server_name: rustls_pki_types::ServerName<'static>) -> Self {
+    fn new(
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> Self {
         Self {
             connector: TlsConnector::from(config),
             server_name,
@@ -119,7 +125,10 @@ async fn dial(target: &Target, tls: Option<&TlsSetup>) -> Result<Stream, DialErr
         .connect(tls.server_name.clone(), plain)
         .await
         .map(Either::Right)
-        .map_err(|source| DialError::Tls { addr: target.to_string(), source })
+        .map_err(|source| DialError::Tls {
+            addr: target.to_string(),
+            source,
+        })
 }
 
 fn host_of(target: &Target) -> &str {
@@ -133,7 +142,12 @@ fn tls_setup(config: &EndpointConfig) -> Result<Option<TlsSetup>> {
     config
         .tls
         .as_ref()
-        .map(|tls| Ok(TlsSetup::new(tls::client_config(tls)?, tls::server_name(tls, host_of(&config.target))?)))
+        .map(|tls| {
+            Ok(TlsSetup::new(
+                tls::client_config(tls)?,
+                tls::server_name(tls, host_of(&config.target))?,
+            ))
+        })
         .transpose()
 }
 
@@ -174,9 +188,14 @@ pub async fn diagnose(config: &EndpointConfig) -> Option<Error> {
                 if super::classify::speaks_http1(&config.target).await {
                     return Some(super::classify::not_grpc_error(&config.target));
                 }
-                let setup = TlsSetup::new(tls::probe_config(), tls::server_name_for_probe(host_of(&config.target))?);
+                let setup = TlsSetup::new(
+                    tls::probe_config(),
+                    tls::server_name_for_probe(host_of(&config.target))?,
+                );
                 match dial(&config.target, Some(&setup)).await {
-                    Err(DialError::Tls { source, .. }) if super::classify::is_certificate_error(&source) => {
+                    Err(DialError::Tls { source, .. })
+                        if super::classify::is_certificate_error(&source) =>
+                    {
                         Some(Error::upstream(
                             ErrorCode::TlsError,
                             format!(
@@ -197,12 +216,18 @@ pub async fn diagnose(config: &EndpointConfig) -> Option<Error> {
                 };
                 let mut byte = [0u8; 1];
                 match stream.read(&mut byte).await {
-                    Err(err) => super::classify::tls_error_in(&config.target, &err)
-                        .map(|(code, message)| Error::upstream(code, message, Some(Box::new(err) as BoxError))),
+                    Err(err) => super::classify::tls_error_in(&config.target, &err).map(
+                        |(code, message)| {
+                            Error::upstream(code, message, Some(Box::new(err) as BoxError))
+                        },
+                    ),
                     Ok(_) => None,
                 }
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(2), probe).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
 }
