@@ -40,6 +40,15 @@ impl Alias {
     }
 }
 
+/// What a connect needs to know of an alias before it talks to Milvus.
+struct Stored {
+    owner_uid: u32,
+    params: ConnectParams,
+    config: AliasConfig,
+    /// The alias's details when it is connected.
+    live: Option<AliasInfo>,
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     connect_requests: AtomicU64,
@@ -208,18 +217,18 @@ impl Registry {
             let aliases = lock(&self.aliases);
             match aliases.get(name) {
                 Some(alias) if !peer.may_use(alias.owner_uid) => return Err(denied(name)),
-                Some(alias) => Some((
-                    alias.owner_uid,
-                    alias.params.clone(),
-                    alias.upstream.is_some(),
-                    alias.config.clone(),
-                )),
+                Some(alias) => Some(Stored {
+                    owner_uid: alias.owner_uid,
+                    params: alias.params.clone(),
+                    live: alias.upstream.as_ref().map(|_| alias.info(name)),
+                    config: alias.config.clone(),
+                }),
                 None => None,
             }
         };
         let merged = resolve::merge(
             name,
-            stored.as_ref().map(|s| &s.1),
+            stored.as_ref().map(|s| &s.params),
             &params,
             self.env_uri.as_deref(),
         )?;
@@ -227,13 +236,17 @@ impl Registry {
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }
-        if let Some((_, _, true, current)) = &stored {
+        if let Some(Stored {
+            live: Some(info),
+            config: current,
+            ..
+        }) = &stored
+        {
             if !current.same_connection(&config) {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
-            let info = self.with_alias(peer, name, |alias| alias.info(name))?;
             return Ok(ConnectResponse {
-                alias: info,
+                alias: info.clone(),
                 reused: true,
             });
         }
@@ -261,7 +274,7 @@ impl Registry {
             identifier = upstream.server.identifier,
             "alias connected"
         );
-        let owner_uid = stored.map_or(peer.uid, |s| s.0);
+        let owner_uid = stored.map_or(peer.uid, |s| s.owner_uid);
         let alias = Alias {
             owner_uid,
             params: merged,

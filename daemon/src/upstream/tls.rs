@@ -89,11 +89,11 @@ fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>> {
     // An explicit provider: no process-wide default to install or forget.
     ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| ClientConfig::builder())
+        .map_err(|e| Error::Internal(format!("TLS provider: {e}")))
 }
 
 /// Builds the client TLS configuration (ALPN h2, as gRPC requires).
@@ -121,7 +121,7 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
             }
         }
     }
-    let builder = builder().with_root_certificates(roots);
+    let builder = builder()?.with_root_certificates(roots);
     let mut config = match &tls.identity {
         None => builder.with_no_client_auth(),
         Some(identity) => {
@@ -147,12 +147,12 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
 /// A configuration that trusts nothing: a handshake with it fails with a certificate error
 /// exactly when the peer speaks TLS, which is how a plaintext alias pointed at a TLS port
 /// is recognised.
-pub fn probe_config() -> Arc<ClientConfig> {
-    let mut config = builder()
+pub fn probe_config() -> Result<Arc<ClientConfig>> {
+    let mut config = builder()?
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(config)
+    Ok(Arc::new(config))
 }
 
 /// The SNI of a probe of `host`.

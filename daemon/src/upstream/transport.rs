@@ -189,7 +189,7 @@ pub async fn diagnose(config: &EndpointConfig) -> Option<Error> {
                     return Some(super::classify::not_grpc_error(&config.target));
                 }
                 let setup = TlsSetup::new(
-                    tls::probe_config(),
+                    tls::probe_config().ok()?,
                     tls::server_name_for_probe(host_of(&config.target))?,
                 );
                 match dial(&config.target, Some(&setup)).await {
