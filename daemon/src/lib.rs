@@ -18,6 +18,7 @@ pub mod control;
 pub mod defaults;
 pub mod error;
 pub mod peer;
+pub mod proxy;
 pub mod registry;
 pub mod resolve;
 pub mod runtime_dir;
