@@ -8,8 +8,12 @@
 //! use milvus_connd_client::{Client, ConnectParams};
 //! let client = Client::from_env();
 //! let params = ConnectParams { uri: Some("http://127.0.0.1:19530".into()), ..Default::default() };
-//! let answer = client.connect("default", &params).await?;
-//! println!("{} is {}", answer.alias.alias, answer.alias.state.as_str());
+//! let lease = client.connect("default", &params).await?;
+//! println!("{} is {}", lease.alias.alias, lease.alias.state.as_str());
+//! // Any tonic Milvus stub works on this channel; the daemon adds the credentials.
+//! let channel = lease.channel();
+//! # let _ = channel;
+//! lease.release().await?;
 //! # Ok(()) }
 //! ```
 
@@ -27,7 +31,7 @@ use tokio::net::UnixStream;
 
 pub use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, ApiError, ConnectParams, ConnectResponse, DisconnectRequest,
-    ErrorBody, ErrorCode, PoolMode, Port, Secret, StatusInfo, paths,
+    ErrorBody, ErrorCode, PoolMode, Port, ReleaseRequest, Secret, StatusInfo, paths,
 };
 
 /// Why a call failed.
@@ -105,8 +109,25 @@ impl Client {
             .await
     }
 
-    pub async fn connect(&self, alias: &str, params: &ConnectParams) -> Result<ConnectResponse> {
-        self.call(Method::POST, &alias_path(alias, "/connect"), Some(params))
+    /// Connects the alias and returns a lease on it, released when dropped.
+    pub async fn connect(&self, alias: &str, params: &ConnectParams) -> Result<Lease> {
+        let response: ConnectResponse = self
+            .call(Method::POST, &alias_path(alias, "/connect"), Some(params))
+            .await?;
+        Ok(Lease {
+            client: self.clone(),
+            alias: response.alias,
+            reused: response.reused,
+            id: response.lease,
+        })
+    }
+
+    /// Drops a lease by id (for leases taken by another process, e.g. `milvus-connctl`).
+    pub async fn release(&self, alias: &str, lease: &str) -> Result<AliasInfo> {
+        let body = ReleaseRequest {
+            lease: lease.to_owned(),
+        };
+        self.call(Method::POST, &alias_path(alias, "/release"), Some(&body))
             .await
     }
 
@@ -181,6 +202,67 @@ impl Client {
             .map_err(|source| ClientError::Decode { status, source })?;
         Err(ClientError::Api(body.error))
     }
+}
+
+/// A lease on a connected alias: the alias stays connected while it is held. Dropping it
+/// releases it in the background; [`Lease::release`] does so and reports errors.
+#[derive(Debug)]
+pub struct Lease {
+    client: Client,
+    /// The alias as it was when connected.
+    pub alias: AliasInfo,
+    /// Whether the alias was already connected with this configuration.
+    pub reused: bool,
+    id: Option<String>,
+}
+
+impl Lease {
+    /// The lease id; absent when the daemon could not see this process's pid.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// A channel to Milvus through the alias's socket, usable with any tonic stub. It
+    /// connects on first use; the daemon adds credentials and the database.
+    pub fn channel(&self) -> tonic::transport::Channel {
+        data_channel(PathBuf::from(&self.alias.endpoints.unix))
+    }
+
+    /// Releases the lease now.
+    pub async fn release(mut self) -> Result<()> {
+        match self.id.take() {
+            Some(id) => self.client.release(&self.alias.alias, &id).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the lease past this handle (the daemon reaps it when this process exits).
+    pub fn detach(mut self) -> Option<String> {
+        self.id.take()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let client = self.client.clone();
+            let alias = self.alias.alias.clone();
+            runtime.spawn(async move {
+                let _ = client.release(&alias, &id).await;
+            });
+        }
+    }
+}
+
+/// A lazily connecting tonic channel over the Unix socket at `path`.
+pub fn data_channel(path: PathBuf) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_static("http://localhost").connect_with_connector_lazy(
+        tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(TokioIo::new) }
+        }),
+    )
 }
 
 fn alias_path(alias: &str, suffix: &str) -> String {

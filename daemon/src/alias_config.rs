@@ -5,6 +5,7 @@
 //! `EndpointConfig`s are equal can share channels.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -105,18 +106,30 @@ pub struct AliasConfig {
     pub endpoint: EndpointConfig,
     pub db_name: String,
     pub pool: PoolMode,
-    /// How long `connect` waits; not part of the connection's identity.
+    pub pool_size: u32,
+    pub listen_tcp: Option<SocketAddr>,
+    pub allow_client_db: bool,
+    /// How long `connect` waits; this and the two below are not part of the connection's
+    /// identity and may change while it is open.
     pub timeout: Duration,
+    pub keep_warm: bool,
+    pub idle_timeout: Duration,
 }
 
 impl AliasConfig {
     /// Whether a live connection made for `self` serves `other` unchanged (the
     /// idempotent-connect rule; everything but the wait time counts).
     pub fn same_connection(&self, other: &AliasConfig) -> bool {
-        self.endpoint == other.endpoint && self.db_name == other.db_name && self.pool == other.pool
+        self.endpoint == other.endpoint
+            && self.db_name == other.db_name
+            && self.pool == other.pool
+            && self.pool_size == other.pool_size
+            && self.listen_tcp == other.listen_tcp
+            && self.allow_client_db == other.allow_client_db
     }
 
-    /// The alias as `get` shows it: no password, no token.
+    /// The alias as `get` shows it: no password, no token. Channels, endpoints and leases
+    /// are the registry's to fill in.
     pub fn info(&self, alias: &str, owner_uid: u32, state: AliasState) -> AliasInfo {
         let endpoint = &self.endpoint;
         AliasInfo {
@@ -135,6 +148,13 @@ impl AliasConfig {
                 .unwrap_or_default(),
             timeout_seconds: self.timeout.as_secs_f64(),
             pool: self.pool,
+            pool_size: self.pool_size,
+            channels_ready: 0,
+            keep_warm: self.keep_warm,
+            idle_timeout_seconds: self.idle_timeout.as_secs_f64(),
+            allow_client_db: self.allow_client_db,
+            endpoints: Default::default(),
+            leases: Vec::new(),
             server: None,
         }
     }

@@ -30,3 +30,14 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SDK_TYPE: &str = "milvus-connd";
 /// The group that may use the control socket when it exists (DESIGN §8).
 pub const SOCKET_GROUP: &str = "milvus-connd";
+/// Channels per alias: two, so one slow or broken HTTP/2 connection never stalls a whole
+/// alias, and a pool still costs Milvus little.
+pub const POOL_SIZE: u32 = 2;
+/// Largest pool: more connections than this buy nothing over one host's loopback.
+pub const MAX_POOL_SIZE: u32 = 64;
+/// How long an alias nobody holds or uses keeps its channels (PgBouncer's
+/// `server_idle_timeout` is the same order): long enough to ride out gaps between cron
+/// jobs, short enough not to hold Milvus connections for departed apps.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// How often leases of dead processes are reaped and idle aliases closed.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

@@ -28,6 +28,8 @@ pub enum Error {
     AliasNotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("no such lease on alias '{0}'")]
+    LeaseNotFound(String),
     /// The upstream Milvus could not be used; `code` says why.
     #[error("{message}")]
     Upstream {
@@ -69,6 +71,7 @@ impl Error {
             Self::ConnLackConf(_) => ErrorCode::ConnLackConf,
             Self::AliasNotFound(_) => ErrorCode::AliasNotFound,
             Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Self::LeaseNotFound(_) => ErrorCode::LeaseNotFound,
             Self::Upstream { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }

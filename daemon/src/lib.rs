@@ -17,7 +17,9 @@ pub mod alias_config;
 pub mod control;
 pub mod defaults;
 pub mod error;
+pub mod leases;
 pub mod peer;
+pub mod pool;
 pub mod proxy;
 pub mod registry;
 pub mod resolve;
@@ -52,10 +54,18 @@ pub async fn run(
 ) -> Result<(), runtime_dir::SetupError> {
     runtime_dir::prepare(&settings.runtime_dir, settings.socket_group)?;
     let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
-    let listener = runtime_dir::bind(&socket, settings.socket_group).await?;
+    let listener = runtime_dir::bind(&socket, None, settings.socket_group).await?;
     tracing::info!(socket = %socket.display(), "control API listening");
+    let registry = registry::Registry::new(
+        settings.milvus_uri.clone(),
+        registry::EndpointSettings {
+            runtime_dir: settings.runtime_dir.clone(),
+            socket_group: settings.socket_group,
+        },
+    );
+    registry.spawn_sweeper(defaults::SWEEP_INTERVAL);
     let ctx = Arc::new(control::Context {
-        registry: registry::Registry::new(settings.milvus_uri.clone()),
+        registry,
         started: Instant::now(),
         request_timeout: settings.request_timeout,
     });

@@ -1,52 +1,87 @@
-//! The registry: every alias, its configuration, its owner and its live channel.
+//! The registry: every alias, its configuration, owner, pool, endpoints and leases.
 //!
 //! Operations on one alias are serialised by a per-alias async lock (a connect may wait
-//! seconds for Milvus and must not block other aliases); the maps themselves sit behind
-//! short synchronous locks that are never held across an `.await`. A failed operation
-//! leaves the alias exactly as it was.
+//! seconds for Milvus and must not block other aliases); the alias map sits behind a short
+//! synchronous lock that is never held across an `.await`. A failed operation leaves the
+//! alias exactly as it was. The data plane never touches this map: it reads the route that
+//! the registry publishes in each alias's [`AliasHandle`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, AliasSummary, ConnectParams, ConnectResponse, ErrorCode,
-    PoolMode, validate_alias_name,
+    PoolMode, paths, validate_alias_name,
 };
 use tokio::sync::OwnedMutexGuard;
+use tokio::time::Instant;
 
 use crate::alias_config::{AliasConfig, EndpointConfig};
 use crate::error::{Error, Result};
+use crate::leases::Lease;
 use crate::peer::Peer;
+use crate::pool::Pool;
+use crate::proxy::Endpoints;
+use crate::proxy::route::{AliasHandle, LazyConnect, Route};
 use crate::resolve;
-use crate::upstream::{ChannelCounters, Upstream, tls};
+use crate::upstream::{ChannelCounters, tls};
 
 /// One configured alias.
 #[derive(Debug)]
 struct Alias {
-    owner_uid: u32,
     /// The parameters as merged by the last successful add or connect.
     params: ConnectParams,
     config: AliasConfig,
     state: AliasState,
-    upstream: Option<Arc<Upstream>>,
+    handle: Arc<AliasHandle>,
+    pool: Option<Arc<Pool>>,
+    leases: Vec<Lease>,
+    endpoints: Endpoints,
 }
 
 impl Alias {
-    fn info(&self, name: &str) -> AliasInfo {
-        let mut info = self.config.info(name, self.owner_uid, self.state);
-        info.server = self.upstream.as_ref().map(|up| up.server.clone());
+    fn owner_uid(&self) -> u32 {
+        self.handle.owner_uid
+    }
+
+    fn info(&self) -> AliasInfo {
+        let mut info = self
+            .config
+            .info(&self.handle.name, self.owner_uid(), self.state);
+        if let Some(pool) = &self.pool {
+            info.server = Some(pool.server());
+            info.channels_ready = pool.len();
+        }
+        info.endpoints.unix = self.endpoints.unix.display().to_string();
+        info.endpoints.tcp = self.endpoints.tcp.map(|a| a.to_string());
+        info.leases = self.leases.iter().map(Lease::holder).collect();
         info
+    }
+
+    /// Closes the channels; the configuration, endpoints and handle stay.
+    fn close(&mut self) {
+        self.handle.set_route(None);
+        self.pool = None;
+        self.leases.clear();
+        self.state = AliasState::Idle;
     }
 }
 
-/// What a connect needs to know of an alias before it talks to Milvus.
-struct Stored {
-    owner_uid: u32,
-    params: ConnectParams,
-    config: AliasConfig,
-    /// The alias's details when it is connected.
-    live: Option<AliasInfo>,
+/// Whether an open alias has been idle long enough to close its channels.
+pub fn idle_expired(
+    config: &AliasConfig,
+    leases: usize,
+    handle: &AliasHandle,
+    now: Instant,
+) -> bool {
+    !config.keep_warm
+        && leases == 0
+        && handle.in_flight() == 0
+        && now.saturating_duration_since(handle.last_active()) >= config.idle_timeout
 }
 
 #[derive(Debug, Default)]
@@ -64,17 +99,29 @@ pub struct RegistryStats {
     pub connect_requests_total: u64,
 }
 
+/// Where and how alias endpoints are created.
+#[derive(Debug, Clone)]
+pub struct EndpointSettings {
+    pub runtime_dir: PathBuf,
+    pub socket_group: Option<u32>,
+}
+
+type PoolKey = (EndpointConfig, u32);
+
 #[derive(Debug)]
 pub struct Registry {
+    me: Weak<Registry>,
     aliases: Mutex<BTreeMap<String, Alias>>,
     /// Per-alias operation locks; an entry lives while someone holds or waits for it.
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Channels that aliases with `pool = "shared"` and equal endpoints share.
-    shared: Mutex<HashMap<EndpointConfig, Weak<Upstream>>>,
+    /// Pools that aliases with `pool = "shared"` and equal endpoints share.
+    shared: Mutex<HashMap<PoolKey, Weak<Pool>>>,
     channels: Arc<ChannelCounters>,
     counters: Counters,
     /// `MILVUS_URI` of the daemon's environment or `.env`.
     env_uri: Option<String>,
+    endpoints: EndpointSettings,
+    daemon_uid: u32,
 }
 
 /// Holds an alias's operation lock; drops the table entry when nobody else wants it.
@@ -98,23 +145,33 @@ impl Drop for OpGuard<'_> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these short locks leaves consistent data behind (every
-    // critical section is a single map operation), so poisoning is not a reason to stop.
+    // Every critical section is a few map operations that leave consistent data even when
+    // interrupted, so poisoning is not a reason to stop serving.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What a connect needs to know of an alias before it talks to Milvus.
+struct Stored {
+    params: ConnectParams,
+    config: AliasConfig,
+    connected: bool,
+}
+
 impl Registry {
-    pub fn new(env_uri: Option<String>) -> Self {
-        Self {
+    pub fn new(env_uri: Option<String>, endpoints: EndpointSettings) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             aliases: Mutex::default(),
             op_locks: Mutex::default(),
             shared: Mutex::default(),
             channels: Arc::default(),
             counters: Counters::default(),
             env_uri,
-        }
+            endpoints,
+            daemon_uid: nix::unistd::geteuid().as_raw(),
+        })
     }
 
     async fn lock_alias(&self, name: &str) -> OpGuard<'_> {
@@ -130,18 +187,22 @@ impl Registry {
         }
     }
 
-    /// Looks up an alias the peer may use, mapping absence and foreign ownership to the
-    /// API's errors. Another user's alias is reported as denied, not as absent, so that a
-    /// name collision is not mistaken for a free name.
-    fn with_alias<T>(&self, peer: &Peer, name: &str, f: impl FnOnce(&mut Alias) -> T) -> Result<T> {
+    /// Runs `f` on an alias the peer may use. Another user's alias is reported as
+    /// denied, not as absent, so that a name collision is not mistaken for a free name.
+    fn with_alias<T>(
+        &self,
+        peer: &Peer,
+        name: &str,
+        f: impl FnOnce(&mut Alias) -> Result<T>,
+    ) -> Result<T> {
         let mut aliases = lock(&self.aliases);
         let alias = aliases
             .get_mut(name)
             .ok_or_else(|| Error::AliasNotFound(name.to_owned()))?;
-        if !peer.may_use(alias.owner_uid) {
+        if !peer.may_use(alias.owner_uid()) {
             return Err(denied(name));
         }
-        Ok(f(alias))
+        f(alias)
     }
 
     /// `list_connections`: the aliases this peer may see.
@@ -150,12 +211,13 @@ impl Registry {
         AliasList {
             aliases: aliases
                 .iter()
-                .filter(|(_, alias)| peer.may_use(alias.owner_uid))
+                .filter(|(_, alias)| peer.may_use(alias.owner_uid()))
                 .map(|(name, alias)| AliasSummary {
                     alias: name.clone(),
-                    connected: alias.upstream.is_some(),
+                    connected: alias.pool.is_some(),
                     state: alias.state,
                     address: alias.config.endpoint.target.to_string(),
+                    leases: alias.leases.len(),
                 })
                 .collect(),
         }
@@ -163,7 +225,117 @@ impl Registry {
 
     /// `get_connection_addr`.
     pub fn get(&self, peer: &Peer, name: &str) -> Result<AliasInfo> {
-        self.with_alias(peer, name, |alias| alias.info(name))
+        self.with_alias(peer, name, |alias| Ok(alias.info()))
+    }
+
+    /// Opens the alias's endpoints.
+    async fn open_endpoints(
+        &self,
+        handle: &Arc<AliasHandle>,
+        tcp: Option<SocketAddr>,
+    ) -> Result<Endpoints> {
+        let unix = paths::alias_socket(&self.endpoints.runtime_dir, &handle.name);
+        Endpoints::open(
+            unix,
+            tcp,
+            self.endpoints.socket_group,
+            handle.clone(),
+            self.me.clone() as Weak<dyn LazyConnect>,
+        )
+        .await
+        .map_err(|e| {
+            let code = e.to_string();
+            Error::upstream(
+                ErrorCode::Internal,
+                format!("cannot open the alias's endpoints: {code}"),
+                Some(Box::new(e) as _),
+            )
+        })
+    }
+
+    /// Stores a new alias or updates an existing one, opening endpoints as needed.
+    async fn store(
+        &self,
+        peer: &Peer,
+        name: &str,
+        params: ConnectParams,
+        config: AliasConfig,
+        pool: Option<Arc<Pool>>,
+    ) -> Result<AliasInfo> {
+        let existing = {
+            let mut aliases = lock(&self.aliases);
+            match aliases.get_mut(name) {
+                Some(alias) if alias.config.listen_tcp == config.listen_tcp => None,
+                // A different TCP address: the old endpoints go before the new ones bind.
+                Some(alias) => Some((alias.handle.clone(), aliases.remove(name))),
+                None => Some((Arc::new(AliasHandle::new(name, peer.uid)), None)),
+            }
+        };
+        let reopened = match existing {
+            None => None,
+            Some((handle, old)) => {
+                let leases = old.as_ref().map(|a| a.leases.clone()).unwrap_or_default();
+                drop(old);
+                Some((
+                    self.open_endpoints(&handle, config.listen_tcp).await?,
+                    handle,
+                    leases,
+                ))
+            }
+        };
+        let route = pool.as_ref().map(|pool| Route {
+            pool: pool.clone(),
+            dbname: http::HeaderValue::try_from(config.db_name.as_str())
+                .unwrap_or(http::HeaderValue::from_static("default")),
+            allow_client_db: config.allow_client_db,
+        });
+        let mut aliases = lock(&self.aliases);
+        let state = if pool.is_some() {
+            AliasState::Ready
+        } else {
+            AliasState::Idle
+        };
+        let alias = match reopened {
+            Some((endpoints, handle, leases)) => {
+                aliases.entry(name.to_owned()).insert_entry(Alias {
+                    params,
+                    config,
+                    state,
+                    handle,
+                    pool: None,
+                    leases,
+                    endpoints,
+                })
+            }
+            None => match aliases.get_mut(name) {
+                Some(alias) => {
+                    alias.params = params;
+                    alias.config = config;
+                    alias.state = state;
+                    return Ok(self.publish(alias, pool, route));
+                }
+                None => {
+                    return Err(Error::Internal(format!(
+                        "alias '{name}' vanished while locked"
+                    )));
+                }
+            },
+        };
+        let alias = alias.into_mut();
+        Ok(self.publish(alias, pool, route))
+    }
+
+    fn publish(
+        &self,
+        alias: &mut Alias,
+        pool: Option<Arc<Pool>>,
+        route: Option<Route>,
+    ) -> AliasInfo {
+        if pool.is_some() {
+            alias.pool = pool;
+            alias.handle.set_route(route);
+        }
+        alias.info()
     }
 
     /// `add_connection`: stores the configuration and connects nothing.
@@ -174,33 +346,19 @@ impl Registry {
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }
-        let mut aliases = lock(&self.aliases);
-        match aliases.get_mut(name) {
-            Some(alias) if !peer.may_use(alias.owner_uid) => Err(denied(name)),
-            Some(alias) if alias.upstream.is_some() && !alias.config.same_connection(&config) => {
-                Err(Error::ConnDiffConf(name.to_owned()))
+        if let Some(alias) = lock(&self.aliases).get(name) {
+            if !peer.may_use(alias.owner_uid()) {
+                return Err(denied(name));
             }
-            Some(alias) => {
-                alias.params = params;
-                alias.config = config;
-                Ok(alias.info(name))
-            }
-            None => {
-                let alias = Alias {
-                    owner_uid: peer.uid,
-                    params,
-                    config,
-                    state: AliasState::Idle,
-                    upstream: None,
-                };
-                let info = alias.info(name);
-                aliases.insert(name.to_owned(), alias);
-                Ok(info)
+            if alias.pool.is_some() && !alias.config.same_connection(&config) {
+                return Err(Error::ConnDiffConf(name.to_owned()));
             }
         }
+        self.store(peer, name, params, config, None).await
     }
 
-    /// `connect`: waits up to the alias's timeout for a ready channel.
+    /// `connect`: waits up to the alias's timeout for a ready pool; gives the caller a
+    /// lease when its pid is known.
     pub async fn connect(
         &self,
         peer: &Peer,
@@ -212,16 +370,14 @@ impl Registry {
             .connect_requests
             .fetch_add(1, Ordering::Relaxed);
         let _op = self.lock_alias(name).await;
-
         let stored = {
             let aliases = lock(&self.aliases);
             match aliases.get(name) {
-                Some(alias) if !peer.may_use(alias.owner_uid) => return Err(denied(name)),
+                Some(alias) if !peer.may_use(alias.owner_uid()) => return Err(denied(name)),
                 Some(alias) => Some(Stored {
-                    owner_uid: alias.owner_uid,
                     params: alias.params.clone(),
-                    live: alias.upstream.as_ref().map(|_| alias.info(name)),
                     config: alias.config.clone(),
+                    connected: alias.pool.is_some(),
                 }),
                 None => None,
             }
@@ -236,58 +392,79 @@ impl Registry {
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }
-        if let Some(Stored {
-            live: Some(info),
-            config: current,
-            ..
-        }) = &stored
+        let lease = peer.pid.and_then(|pid| Lease::new(pid, peer.uid));
+        let lease_id = lease.as_ref().map(|l| l.id.clone());
+        if let Some(stored) = &stored
+            && stored.connected
         {
-            if !current.same_connection(&config) {
+            if !stored.config.same_connection(&config) {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
+            let info = self.with_alias(peer, name, |alias| {
+                // Only the settings that do not change the connection can differ here.
+                alias.config.timeout = config.timeout;
+                alias.config.keep_warm = config.keep_warm;
+                alias.config.idle_timeout = config.idle_timeout;
+                alias.leases.extend(lease);
+                alias.handle.touch();
+                Ok(alias.info())
+            })?;
             return Ok(ConnectResponse {
-                alias: info.clone(),
+                alias: info,
                 reused: true,
+                lease: lease_id,
             });
         }
 
         self.set_state(name, AliasState::Connecting);
-        let opened = tokio::time::timeout(config.timeout, self.open(&config)).await;
-        let upstream = match opened {
-            Ok(Ok(upstream)) => upstream,
-            Ok(Err(err)) => {
-                self.set_state(name, AliasState::Idle);
-                tracing::warn!(alias = name, error = %err, cause = err.cause_chain(), "connect failed");
-                return Err(err);
-            }
-            Err(_elapsed) => {
-                self.set_state(name, AliasState::Idle);
-                let err = timeout_error(&config);
-                tracing::warn!(alias = name, error = %err, "connect failed");
-                return Err(err);
-            }
+        let pool = match tokio::time::timeout(config.timeout, self.open_pool(&config)).await {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(err)) => return Err(self.failed(name, err)),
+            Err(_elapsed) => return Err(self.failed(name, timeout_error(&config))),
         };
+        let server = pool.server();
         tracing::info!(
             alias = name,
             address = %config.endpoint.target,
-            version = upstream.server.version,
-            identifier = upstream.server.identifier,
+            version = server.version,
+            channels = pool.len(),
+            identifiers = ?pool.identifiers(),
             "alias connected"
         );
-        let owner_uid = stored.map_or(peer.uid, |s| s.owner_uid);
-        let alias = Alias {
-            owner_uid,
-            params: merged,
-            config,
-            state: AliasState::Ready,
-            upstream: Some(upstream),
+        let mut info = match self.store(peer, name, merged, config, Some(pool)).await {
+            Ok(info) => info,
+            Err(err) => return Err(self.failed(name, err)),
         };
-        let info = alias.info(name);
-        lock(&self.aliases).insert(name.to_owned(), alias);
+        if let Some(lease) = lease {
+            info = self.with_alias(peer, name, |alias| {
+                alias.leases.push(lease);
+                Ok(alias.info())
+            })?;
+        }
         Ok(ConnectResponse {
             alias: info,
             reused: false,
+            lease: lease_id,
         })
+    }
+
+    fn failed(&self, name: &str, err: Error) -> Error {
+        self.set_state(name, AliasState::Idle);
+        tracing::warn!(alias = name, error = %err, cause = err.cause_chain(), "connect failed");
+        err
+    }
+
+    /// Connects an idle alias on behalf of its data plane (a call arrived on its socket),
+    /// with its stored configuration and without a lease.
+    pub async fn connect_for_data_plane(&self, name: &str) -> Result<Route> {
+        let daemon = Peer::new(self.daemon_uid, 0, None, self.daemon_uid);
+        self.connect(&daemon, name, ConnectParams::default())
+            .await?;
+        let aliases = lock(&self.aliases);
+        aliases
+            .get(name)
+            .and_then(|alias| alias.handle.route())
+            .ok_or_else(|| Error::AliasNotFound(name.to_owned()))
     }
 
     fn set_state(&self, name: &str, state: AliasState) {
@@ -296,60 +473,131 @@ impl Registry {
         }
     }
 
-    /// A ready channel for `config`: a shared one when allowed and available, else new.
-    async fn open(&self, config: &AliasConfig) -> Result<Arc<Upstream>> {
+    /// A ready pool for `config`: a shared one when allowed and available, else new.
+    async fn open_pool(&self, config: &AliasConfig) -> Result<Arc<Pool>> {
+        let key = (config.endpoint.clone(), config.pool_size);
         let shared = config.pool == PoolMode::Shared;
         let existing = shared
-            .then(|| {
-                lock(&self.shared)
-                    .get(&config.endpoint)
-                    .and_then(Weak::upgrade)
-            })
+            .then(|| lock(&self.shared).get(&key).and_then(Weak::upgrade))
             .flatten();
-        let upstream = match existing {
-            Some(upstream) => upstream,
+        let pool = match existing {
+            Some(pool) => pool,
             None => {
-                let upstream =
-                    Arc::new(Upstream::open(&config.endpoint, self.channels.clone()).await?);
+                let pool = Arc::new(
+                    Pool::open(&config.endpoint, config.pool_size, self.channels.clone()).await?,
+                );
                 if shared {
                     let mut table = lock(&self.shared);
                     table.retain(|_, weak| weak.strong_count() > 0);
-                    table.insert(config.endpoint.clone(), Arc::downgrade(&upstream));
+                    table.insert(key, Arc::downgrade(&pool));
                 }
-                upstream
+                pool
             }
         };
-        upstream.calls().check_database(&config.db_name).await?;
-        Ok(upstream)
-    }
-
-    /// `disconnect`: closes the alias's channel and keeps its configuration.
-    pub async fn disconnect(&self, peer: &Peer, name: &str) -> Result<AliasInfo> {
-        let _op = self.lock_alias(name).await;
-        let (info, upstream) = self.with_alias(peer, name, |alias| {
-            alias.state = AliasState::Idle;
-            (alias.info(name), alias.upstream.take())
-        })?;
-        if upstream.is_some() {
-            tracing::info!(alias = name, "alias disconnected");
+        if let Some(mut calls) = pool.calls() {
+            calls.check_database(&config.db_name).await?;
         }
-        Ok(info)
+        Ok(pool)
     }
 
-    /// `remove_connection`: disconnect and forget.
+    /// `disconnect`: closes the channels and keeps the configuration. Refused while other
+    /// processes hold leases, unless `force`.
+    pub async fn disconnect(&self, peer: &Peer, name: &str, force: bool) -> Result<AliasInfo> {
+        let _op = self.lock_alias(name).await;
+        self.with_alias(peer, name, |alias| {
+            let others: Vec<i32> = alias.leases.iter().filter(|l| Some(l.pid) != peer.pid).map(|l| l.pid).collect();
+            if !others.is_empty() && !force {
+                return Err(Error::param(format!(
+                    "alias '{name}' is leased by {} other process(es) (pids {others:?}); disconnect with force to close it anyway",
+                    others.len()
+                )));
+            }
+            if alias.pool.is_some() {
+                tracing::info!(alias = name, forced = force, "alias disconnected");
+            }
+            alias.close();
+            Ok(alias.info())
+        })
+    }
+
+    /// `release`: drops one lease.
+    pub async fn release(&self, peer: &Peer, name: &str, lease_id: &str) -> Result<AliasInfo> {
+        self.with_alias(peer, name, |alias| {
+            let index = alias
+                .leases
+                .iter()
+                .position(|l| l.id == lease_id)
+                .ok_or_else(|| Error::LeaseNotFound(name.to_owned()))?;
+            if alias.leases[index].uid != peer.uid && !peer.is_privileged() {
+                return Err(Error::PermissionDenied(format!(
+                    "the lease on '{name}' belongs to another user"
+                )));
+            }
+            alias.leases.remove(index);
+            alias.handle.touch();
+            Ok(alias.info())
+        })
+    }
+
+    /// `remove_connection`: disconnect and forget, endpoints included.
     pub async fn remove(&self, peer: &Peer, name: &str) -> Result<()> {
         let _op = self.lock_alias(name).await;
-        self.with_alias(peer, name, |_| ())?;
-        lock(&self.aliases).remove(name);
+        self.with_alias(peer, name, |alias| {
+            alias.close();
+            Ok(())
+        })?;
+        let removed = lock(&self.aliases).remove(name);
+        drop(removed);
         tracing::info!(alias = name, "alias removed");
         Ok(())
     }
 
+    /// Reaps leases of dead processes and closes aliases idle past their timeout.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut aliases = lock(&self.aliases);
+        for (name, alias) in aliases.iter_mut() {
+            alias.leases.retain(|lease| {
+                let alive = lease.holder_alive();
+                if !alive {
+                    tracing::info!(
+                        alias = name,
+                        pid = lease.pid,
+                        "lease of a process that is gone reaped"
+                    );
+                }
+                alive
+            });
+            if alias.pool.is_some()
+                && idle_expired(&alias.config, alias.leases.len(), &alias.handle, now)
+            {
+                tracing::info!(alias = name, idle_timeout = ?alias.config.idle_timeout, "alias idle; closing its channels");
+                alias.close();
+            }
+        }
+    }
+
+    /// Runs [`Registry::sweep`] every `interval` until the registry is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>, interval: Duration) {
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match registry.upgrade() {
+                    Some(registry) => registry.sweep(),
+                    None => break,
+                }
+            }
+        });
+    }
+
     pub fn stats(&self, peer: &Peer) -> RegistryStats {
         let aliases = lock(&self.aliases);
-        let visible = aliases.values().filter(|a| peer.may_use(a.owner_uid));
+        let visible = aliases.values().filter(|a| peer.may_use(a.owner_uid()));
         let (count, connected) = visible.fold((0, 0), |(n, c), a| {
-            (n + 1, c + usize::from(a.upstream.is_some()))
+            (n + 1, c + usize::from(a.pool.is_some()))
         });
         RegistryStats {
             aliases: count,
@@ -358,6 +606,15 @@ impl Registry {
             channels_opened_total: self.channels.opened_total.load(Ordering::Relaxed),
             connect_requests_total: self.counters.connect_requests.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl LazyConnect for Registry {
+    fn connect_idle<'a>(
+        &'a self,
+        alias: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Route>> + Send + 'a>> {
+        Box::pin(self.connect_for_data_plane(alias))
     }
 }
 
@@ -390,4 +647,39 @@ fn timeout_error(config: &AliasConfig) -> Error {
         ),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> AliasConfig {
+        resolve::resolve(&serde_json::from_str(json).expect("params")).expect("config")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_aliases_expire_after_their_timeout_only_when_unheld_and_quiet() {
+        let handle = Arc::new(AliasHandle::new("a", 0));
+        let cfg = config(r#"{"idle_timeout": 2}"#);
+        assert!(!idle_expired(&cfg, 0, &handle, Instant::now()));
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert!(!idle_expired(&cfg, 0, &handle, Instant::now()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(idle_expired(&cfg, 0, &handle, Instant::now()));
+        // A lease, a call in flight or keep_warm keeps it open.
+        assert!(!idle_expired(&cfg, 1, &handle, Instant::now()));
+        let call = handle.begin();
+        assert!(!idle_expired(&cfg, 0, &handle, Instant::now()));
+        drop(call);
+        // The finished call counts as activity: the timeout starts again.
+        assert!(!idle_expired(&cfg, 0, &handle, Instant::now()));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(idle_expired(&cfg, 0, &handle, Instant::now()));
+        assert!(!idle_expired(
+            &config(r#"{"idle_timeout": 2, "keep_warm": true}"#),
+            0,
+            &handle,
+            Instant::now()
+        ));
+    }
 }

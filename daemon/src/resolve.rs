@@ -5,7 +5,7 @@
 //! (address priority `address` > `uri` > `host`/`port`, URI credentials and database, TLS
 //! rules). Both are pure, so every rule is unit-tested here.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +77,11 @@ fn overlay(base: &ConnectParams, top: &ConnectParams) -> ConnectParams {
         timeout: pick(&top.timeout, &base.timeout),
         handler: pick(&top.handler, &base.handler),
         pool: pick(&top.pool, &base.pool),
+        pool_size: pick(&top.pool_size, &base.pool_size),
+        listen_tcp: pick(&top.listen_tcp, &base.listen_tcp),
+        keep_warm: pick(&top.keep_warm, &base.keep_warm),
+        idle_timeout: pick(&top.idle_timeout, &base.idle_timeout),
+        allow_client_db: pick(&top.allow_client_db, &base.allow_client_db),
     }
 }
 
@@ -137,7 +142,26 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
         },
         db_name,
         pool: params.pool.unwrap_or_default(),
-        timeout: resolve_timeout(params.timeout)?,
+        pool_size: resolve_pool_size(params.pool_size)?,
+        listen_tcp: params
+            .listen_tcp
+            .as_deref()
+            .map(resolve_listen_tcp)
+            .transpose()?,
+        allow_client_db: params.allow_client_db.unwrap_or(false),
+        timeout: resolve_seconds(
+            "timeout",
+            params.timeout,
+            defaults::CONNECT_TIMEOUT,
+            defaults::MAX_CONNECT_TIMEOUT,
+        )?,
+        keep_warm: params.keep_warm.unwrap_or(false),
+        idle_timeout: resolve_seconds(
+            "idle_timeout",
+            params.idle_timeout,
+            defaults::IDLE_TIMEOUT,
+            Duration::from_secs(7 * 24 * 3600),
+        )?,
     })
 }
 
@@ -385,18 +409,41 @@ fn resolve_tls(params: &ConnectParams, https: bool) -> Result<Option<TlsConfig>>
     }))
 }
 
-fn resolve_timeout(timeout: Option<f64>) -> Result<Duration> {
-    let Some(seconds) = timeout else {
-        return Ok(defaults::CONNECT_TIMEOUT);
+fn resolve_seconds(
+    name: &str,
+    value: Option<f64>,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration> {
+    let Some(seconds) = value else {
+        return Ok(default);
     };
-    let max = defaults::MAX_CONNECT_TIMEOUT;
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= max.as_secs_f64()) {
         return Err(Error::param(format!(
-            "timeout must be a number of seconds above 0 and at most {}",
+            "{name} must be a number of seconds above 0 and at most {}",
             max.as_secs()
         )));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+fn resolve_pool_size(size: Option<u32>) -> Result<u32> {
+    match size {
+        None => Ok(defaults::POOL_SIZE),
+        Some(size) if (1..=defaults::MAX_POOL_SIZE).contains(&size) => Ok(size),
+        Some(size) => Err(Error::param(format!(
+            "pool_size {size} is out of range 1..={}",
+            defaults::MAX_POOL_SIZE
+        ))),
+    }
+}
+
+fn resolve_listen_tcp(text: &str) -> Result<SocketAddr> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        Error::param(format!(
+            "listen_tcp '{text}' must be an IP address and port, like 127.0.0.1:19530"
+        ))
+    })
 }
 
 #[cfg(test)]

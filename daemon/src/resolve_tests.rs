@@ -207,6 +207,27 @@ fn timeout_bounds() {
 }
 
 #[test]
+fn data_plane_settings() {
+    let config = resolve(&params("{}")).expect("ok");
+    assert_eq!(config.pool_size, 2);
+    assert!(!config.keep_warm && !config.allow_client_db && config.listen_tcp.is_none());
+    assert_eq!(config.idle_timeout, Duration::from_secs(600));
+    let config = resolve(&params(
+        r#"{"pool_size":4,"listen_tcp":"127.0.0.1:19999","idle_timeout":2}"#,
+    ))
+    .expect("ok");
+    assert_eq!(config.pool_size, 4);
+    assert_eq!(config.listen_tcp.map(|a| a.port()), Some(19999));
+    assert_eq!(config.idle_timeout, Duration::from_secs(2));
+    assert_eq!(code_of(r#"{"pool_size":0}"#), ErrorCode::ParamError);
+    assert_eq!(code_of(r#"{"pool_size":65}"#), ErrorCode::ParamError);
+    assert_eq!(
+        code_of(r#"{"listen_tcp":"localhost"}"#),
+        ErrorCode::ParamError
+    );
+}
+
+#[test]
 fn merge_priorities() {
     let stored = params(r#"{"uri":"http://stored:1","user":"u","password":"p"}"#);
     // Address params in the call replace the stored address but keep the rest.

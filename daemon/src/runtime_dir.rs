@@ -44,9 +44,14 @@ pub fn prepare(dir: &Path, group: Option<u32>) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Binds a Unix socket at `path` with mode 0660. A stale socket file left by a daemon that
-/// died is replaced; a live one means another daemon owns it.
-pub async fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, SetupError> {
+/// Binds a Unix socket at `path` with mode 0660, owned by `owner` and `group` where given.
+/// A stale socket file left by a daemon that died is replaced; a live one means another
+/// daemon owns it.
+pub async fn bind(
+    path: &Path,
+    owner: Option<u32>,
+    group: Option<u32>,
+) -> Result<UnixListener, SetupError> {
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
             return Err(SetupError::AlreadyRunning {
@@ -64,8 +69,8 @@ pub async fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, Setup
     };
     let listener = UnixListener::bind(path).map_err(wrap)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(wrap)?;
-    if let Some(gid) = group {
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(wrap)?;
+    if owner.is_some() || group.is_some() {
+        std::os::unix::fs::chown(path, owner, group).map_err(wrap)?;
     }
     Ok(listener)
 }
@@ -82,15 +87,17 @@ mod tests {
         let mode = std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o750);
         let sock = dir.join("control.sock");
-        let listener = bind(&sock, None).await.expect("bind");
+        let listener = bind(&sock, None, None).await.expect("bind");
         let mode = std::fs::metadata(&sock).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
         assert!(matches!(
-            bind(&sock, None).await,
+            bind(&sock, None, None).await,
             Err(SetupError::AlreadyRunning { .. })
         ));
         drop(listener);
         // The file is left behind by a dead daemon: it is replaced.
-        bind(&sock, None).await.expect("rebind over a stale socket");
+        bind(&sock, None, None)
+            .await
+            .expect("rebind over a stale socket");
     }
 }

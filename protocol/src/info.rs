@@ -90,8 +90,33 @@ pub struct AliasInfo {
     pub tls: TlsInfo,
     pub timeout_seconds: f64,
     pub pool: PoolMode,
+    pub pool_size: u32,
+    /// Pool channels that are open right now.
+    pub channels_ready: usize,
+    pub keep_warm: bool,
+    pub idle_timeout_seconds: f64,
+    pub allow_client_db: bool,
+    pub endpoints: Endpoints,
+    /// Who holds leases on the alias.
+    pub leases: Vec<LeaseHolder>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,
+}
+
+/// Where clients reach an alias's data plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// Path of the alias's gRPC Unix socket (`unix:` + this is a gRPC target).
+    pub unix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+}
+
+/// A process holding a lease on an alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    pub pid: i32,
+    pub uid: u32,
 }
 
 /// One row of `list_connections`.
@@ -101,6 +126,7 @@ pub struct AliasSummary {
     pub connected: bool,
     pub state: AliasState,
     pub address: String,
+    pub leases: usize,
 }
 
 /// The answer of `GET /v1/aliases`.
@@ -116,6 +142,16 @@ pub struct ConnectResponse {
     /// True when the alias was already connected with the same configuration and nothing
     /// new was opened.
     pub reused: bool,
+    /// The caller's lease; release it when done. Absent when the caller's pid is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+}
+
+/// The body of `release`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub lease: String,
 }
 
 /// The body of `disconnect`.

@@ -17,7 +17,7 @@ pub use alias::{AliasNameError, validate_alias_name};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use info::{
     AliasInfo, AliasList, AliasState, AliasSummary, AuthKind, ConnectResponse, DisconnectRequest,
-    ServerInfo, StatusInfo, TlsInfo,
+    Endpoints, LeaseHolder, ReleaseRequest, ServerInfo, StatusInfo, TlsInfo,
 };
 pub use params::{ConnectParams, PoolMode, Port, Secret};
 

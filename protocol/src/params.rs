@@ -98,6 +98,21 @@ pub struct ConnectParams {
     pub handler: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolMode>,
+    /// Upstream channels (HTTP/2 connections) of the alias's pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<u32>,
+    /// Also serve the alias's data plane on this TCP address (e.g. `127.0.0.1:19530`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_tcp: Option<String>,
+    /// Keep the channels open while nobody holds or uses the alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<bool>,
+    /// Seconds without leases and calls after which the channels close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<f64>,
+    /// Let clients choose the database with their own `dbname` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_client_db: Option<bool>,
 }
 
 impl ConnectParams {

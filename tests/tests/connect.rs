@@ -314,7 +314,7 @@ async fn same_config_is_idempotent_and_different_config_is_refused() {
         after.channels_opened_total, before.channels_opened_total,
         "no second channel"
     );
-    assert_eq!(after.channels_open, 1);
+    assert_eq!(after.channels_open, 2, "one pool of the default two channels");
 
     let err = connect_err(
         &daemon,
@@ -345,20 +345,21 @@ async fn shared_pools_share_channels_and_dedicated_ones_do_not() {
         .connect("s2", &params(json!({"uri": uri})))
         .await
         .expect("s2");
-    assert_eq!(client.status().await.expect("status").channels_open, 1);
+    // One pool of the default two channels serves both.
+    assert_eq!(client.status().await.expect("status").channels_open, 2);
     client
         .connect("d1", &params(json!({"uri": uri, "pool": "dedicated"})))
         .await
         .expect("d1");
-    assert_eq!(client.status().await.expect("status").channels_open, 2);
+    assert_eq!(client.status().await.expect("status").channels_open, 4);
     client.disconnect("s1", false).await.expect("disconnect s1");
     assert_eq!(
         client.status().await.expect("status").channels_open,
-        2,
-        "s2 still holds the shared channel"
+        4,
+        "s2 still holds the shared pool"
     );
     client.disconnect("s2", false).await.expect("disconnect s2");
-    assert_eq!(client.status().await.expect("status").channels_open, 1);
+    assert_eq!(client.status().await.expect("status").channels_open, 2);
 }
 
 #[tokio::test]

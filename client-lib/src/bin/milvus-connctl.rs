@@ -54,6 +54,10 @@ enum Command {
     },
     /// Disconnect an alias and forget it.
     Remove { alias: String },
+    /// Drop a lease (as printed by `connect`).
+    Release { alias: String, lease: String },
+    /// Call Milvus's GetVersion through the alias's data socket.
+    Ping { alias: String },
     /// Show the daemon's status.
     Status,
 }
@@ -91,6 +95,21 @@ struct ParamArgs {
     pool: Option<String>,
     #[arg(long)]
     handler: Option<String>,
+    /// Upstream channels in the alias's pool.
+    #[arg(long)]
+    pool_size: Option<u32>,
+    /// Also serve the alias on this TCP address (e.g. 127.0.0.1:19530).
+    #[arg(long, value_name = "ADDR")]
+    listen_tcp: Option<String>,
+    /// Keep channels open while nobody holds or uses the alias.
+    #[arg(long)]
+    keep_warm: Option<bool>,
+    /// Seconds without leases and calls after which the channels close.
+    #[arg(long)]
+    idle_timeout: Option<f64>,
+    /// Let clients choose the database with their own `dbname` header.
+    #[arg(long)]
+    allow_client_db: Option<bool>,
     /// Read the password from standard input (its first line).
     #[arg(long, conflicts_with_all = ["password_file", "token_stdin"])]
     password_stdin: bool,
@@ -164,6 +183,11 @@ impl ParamArgs {
                     PoolMode::Shared
                 }
             }),
+            pool_size: self.pool_size,
+            listen_tcp: self.listen_tcp,
+            keep_warm: self.keep_warm,
+            idle_timeout: self.idle_timeout,
+            allow_client_db: self.allow_client_db,
         })
     }
 }
@@ -194,7 +218,28 @@ fn print_alias(info: &AliasInfo) {
     println!("ca_pem:      {}", opt(&info.tls.ca_pem_path));
     println!("server_pem:  {}", opt(&info.tls.server_pem_path));
     println!("client_pem:  {}", opt(&info.tls.client_pem_path));
-    println!("pool:        {:?}", info.pool);
+    println!(
+        "pool:        {:?}, {} of {} channels ready",
+        info.pool, info.channels_ready, info.pool_size
+    );
+    println!("socket:      {}", info.endpoints.unix);
+    println!(
+        "tcp:         {}",
+        info.endpoints.tcp.as_deref().unwrap_or("-")
+    );
+    let holders: Vec<String> = info
+        .leases
+        .iter()
+        .map(|l| format!("pid {} (uid {})", l.pid, l.uid))
+        .collect();
+    println!(
+        "leases:      {}",
+        if holders.is_empty() {
+            "-".to_owned()
+        } else {
+            holders.join(", ")
+        }
+    );
     println!("owner_uid:   {}", info.owner_uid);
     if let Some(server) = &info.server {
         println!(
@@ -229,13 +274,17 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             if json {
                 return Ok(print_json(&list)?);
             }
-            println!("{:<24} {:<18} {:<9} ADDRESS", "ALIAS", "STATE", "CONNECTED");
+            println!(
+                "{:<24} {:<18} {:<9} {:<6} ADDRESS",
+                "ALIAS", "STATE", "CONNECTED", "LEASES"
+            );
             for row in list.aliases {
                 println!(
-                    "{:<24} {:<18} {:<9} {}",
+                    "{:<24} {:<18} {:<9} {:<6} {}",
                     row.alias,
                     row.state.as_str(),
                     row.connected,
+                    row.leases,
                     row.address
                 );
             }
@@ -255,13 +304,21 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             println!("added {} ({})", info.alias, info.address);
         }
         Command::Connect { alias, params } => {
-            let answer = client.connect(&alias, &params.into_params()?).await?;
+            let lease = client.connect(&alias, &params.into_params()?).await?;
+            let info = lease.alias.clone();
+            let reused = lease.reused;
+            // The lease outlives this command; the daemon reaps it once this process exits.
+            let id = lease.detach();
             if json {
+                let answer = milvus_connd_client::ConnectResponse {
+                    alias: info,
+                    reused,
+                    lease: id,
+                };
                 return Ok(print_json(&answer)?);
             }
-            let info = &answer.alias;
             let version = info.server.as_ref().map_or("?", |s| s.version.as_str());
-            let how = if answer.reused {
+            let how = if reused {
                 "already connected"
             } else {
                 "connected"
@@ -270,6 +327,45 @@ async fn run(cli: Cli) -> Result<(), RunError> {
                 "{how}: {} -> {} (Milvus {version})",
                 info.alias, info.address
             );
+            println!("socket: unix:{}", info.endpoints.unix);
+        }
+        Command::Release { alias, lease } => {
+            let info = client.release(&alias, &lease).await?;
+            if json {
+                return Ok(print_json(&info)?);
+            }
+            println!(
+                "released; {} lease(s) left on {}",
+                info.leases.len(),
+                info.alias
+            );
+        }
+        Command::Ping { alias } => {
+            let info = client.get(&alias).await?;
+            let channel = milvus_connd_client::data_channel(PathBuf::from(&info.endpoints.unix));
+            let mut stub =
+                milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+                    channel,
+                );
+            let started = std::time::Instant::now();
+            let answer = stub
+                .get_version(milvus_connd_proto::milvus::GetVersionRequest {})
+                .await;
+            let elapsed = started.elapsed();
+            match answer {
+                Ok(response) => {
+                    let version = response.into_inner().version;
+                    if json {
+                        let value = serde_json::json!({"alias": alias, "version": version, "seconds": elapsed.as_secs_f64()});
+                        return Ok(print_json(&value)?);
+                    }
+                    println!(
+                        "{alias}: Milvus {version} in {:.1} ms",
+                        elapsed.as_secs_f64() * 1e3
+                    );
+                }
+                Err(status) => return Err(RunError::Grpc(status)),
+            }
         }
         Command::Disconnect { alias, force } => {
             let info = client.disconnect(&alias, force).await?;
@@ -295,10 +391,12 @@ async fn run(cli: Cli) -> Result<(), RunError> {
     Ok(())
 }
 
-/// A failure: the daemon's own error, or one on this side.
+/// A failure: the daemon's own error, a gRPC status from the data plane, or one on
+/// this side.
 #[derive(Debug)]
 enum RunError {
     Client(ClientError),
+    Grpc(tonic::Status),
     Local(anyhow::Error),
 }
 
@@ -339,6 +437,14 @@ async fn main() -> ExitCode {
         Err(RunError::Client(err)) => {
             eprintln!("milvus-connctl: {err}");
             ExitCode::from(1)
+        }
+        Err(RunError::Grpc(status)) => {
+            eprintln!(
+                "milvus-connctl: gRPC {:?}: {}",
+                status.code(),
+                status.message()
+            );
+            ExitCode::from(2)
         }
         Err(RunError::Local(err)) => {
             eprintln!("milvus-connctl: {err:#}");

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use ::http::{Method, Request, StatusCode, header};
 use hyper::body::Incoming;
-use milvus_connd_protocol::{ConnectParams, DisconnectRequest, MAX_BODY_BYTES, StatusInfo};
+use milvus_connd_protocol::{
+    ConnectParams, DisconnectRequest, MAX_BODY_BYTES, ReleaseRequest, StatusInfo,
+};
 
 use super::http::{self, Answer, Rejection};
 use crate::peer::Peer;
@@ -14,7 +16,7 @@ use crate::registry::Registry;
 /// What every request handler can reach.
 #[derive(Debug)]
 pub struct Context {
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub started: Instant,
     /// How long a client may take to send one request.
     pub request_timeout: Duration,
@@ -93,10 +95,18 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
                 Err(rejection) => http::rejection(rejection),
             }
         }
+        (Route::AliasAction(alias, "release"), Method::POST) => {
+            match http::read_json::<ReleaseRequest>(body, ctx.request_timeout).await {
+                Ok(request) => answer(registry.release(&peer, alias, &request.lease).await, alias),
+                Err(rejection) => http::rejection(rejection),
+            }
+        }
         (Route::AliasAction(alias, _disconnect), Method::POST) => {
             match http::read_json::<DisconnectRequest>(body, ctx.request_timeout).await {
-                // Leases come with the data plane; until then `force` changes nothing.
-                Ok(_request) => answer(registry.disconnect(&peer, alias).await, alias),
+                Ok(request) => answer(
+                    registry.disconnect(&peer, alias, request.force).await,
+                    alias,
+                ),
                 Err(rejection) => http::rejection(rejection),
             }
         }

@@ -73,7 +73,10 @@ impl<S> std::fmt::Debug for AuthorityFix<S> {
 }
 
 fn protocol_error(message: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("HTTP/2 from client: {message}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("HTTP/2 from client: {message}"),
+    )
 }
 
 fn is_valid_authority(value: &[u8]) -> bool {
@@ -127,10 +130,12 @@ impl<S> AuthorityFix<S> {
             return Ok(false);
         }
         let header = &self.input[..FRAME_HEADER];
-        let length = (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+        let length =
+            (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
         let kind = header[3];
         let flags = header[4];
-        let stream_id = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        let stream_id =
+            u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
         if self.input.len() < FRAME_HEADER + length {
             self.input.reserve(FRAME_HEADER + length - self.input.len());
             return Ok(false);
@@ -140,7 +145,11 @@ impl<S> AuthorityFix<S> {
             HEADERS => {
                 let mut payload = &frame[FRAME_HEADER..];
                 if flags & PADDED != 0 {
-                    let pad = usize::from(*payload.first().ok_or_else(|| protocol_error("empty padded HEADERS"))?);
+                    let pad = usize::from(
+                        *payload
+                            .first()
+                            .ok_or_else(|| protocol_error("empty padded HEADERS"))?,
+                    );
                     payload = payload
                         .get(1..payload.len().saturating_sub(pad))
                         .filter(|_| pad < payload.len())
@@ -166,8 +175,16 @@ impl<S> AuthorityFix<S> {
                     self.finish_block()?;
                 }
             }
-            CONTINUATION if self.pending.as_ref().is_some_and(|p| p.stream_id == stream_id) => {
-                let pending = self.pending.as_mut().ok_or_else(|| protocol_error("CONTINUATION"))?;
+            CONTINUATION
+                if self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.stream_id == stream_id) =>
+            {
+                let pending = self
+                    .pending
+                    .as_mut()
+                    .ok_or_else(|| protocol_error("CONTINUATION"))?;
                 pending.block.extend_from_slice(&frame[FRAME_HEADER..]);
                 if pending.block.len() > MAX_BLOCK {
                     return Err(protocol_error("header block too large"));
@@ -214,7 +231,12 @@ impl<S> AuthorityFix<S> {
         if rest.is_empty() {
             flags |= END_HEADERS;
         }
-        self.put_frame_header(first.len() + priority_len, HEADERS, flags, pending.stream_id);
+        self.put_frame_header(
+            first.len() + priority_len,
+            HEADERS,
+            flags,
+            pending.stream_id,
+        );
         if let Some(priority) = pending.priority {
             self.output.extend_from_slice(&priority);
         }
@@ -238,7 +260,11 @@ impl<S> AuthorityFix<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             if !this.output.is_empty() {
@@ -257,7 +283,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
             if this.input.capacity() - this.input.len() < 8 * 1024 {
                 this.input.reserve(16 * 1024);
             }
-            let read = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.input))?;
+            let read = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut this.inner),
+                cx,
+                &mut this.input
+            ))?;
             if read == 0 {
                 this.eof = true;
             }
@@ -266,7 +296,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 

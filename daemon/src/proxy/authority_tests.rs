@@ -76,23 +76,40 @@ async fn grpcio_unix_authority_is_replaced_and_the_rest_kept() {
         match *kind {
             HEADERS => {
                 assert_eq!(flags & PADDED, 0);
-                let body = if flags & PRIORITY != 0 { payload[5..].to_vec() } else { payload.clone() };
+                let body = if flags & PRIORITY != 0 {
+                    payload[5..].to_vec()
+                } else {
+                    payload.clone()
+                };
                 blocks.push((*stream, body));
             }
-            CONTINUATION => blocks.last_mut().expect("headers first").1.extend_from_slice(payload),
+            CONTINUATION => blocks
+                .last_mut()
+                .expect("headers first")
+                .1
+                .extend_from_slice(payload),
             _ => data.push((*kind, *flags, *stream, payload.clone())),
         }
         assert!(payload.len() <= MAX_FRAGMENT);
     }
     assert_eq!(blocks.len(), 2);
     for (_, block) in blocks {
-        let decoded = server.decode(&block).expect("decodes with a fresh server decoder");
+        let decoded = server
+            .decode(&block)
+            .expect("decodes with a fresh server decoder");
         let mut want = first.clone();
         want[3].1 = b"localhost".to_vec();
         assert_eq!(decoded, want);
     }
-    assert_eq!(data, vec![(0x0, END_STREAM, 1, b"\0\0\0\0\0".to_vec())], "DATA untouched");
-    let (_, flags, _, _) = frames.iter().find(|f| f.0 == HEADERS && f.2 == 1).expect("stream 1");
+    assert_eq!(
+        data,
+        vec![(0x0, END_STREAM, 1, b"\0\0\0\0\0".to_vec())],
+        "DATA untouched"
+    );
+    let (_, flags, _, _) = frames
+        .iter()
+        .find(|f| f.0 == HEADERS && f.2 == 1)
+        .expect("stream 1");
     assert_ne!(flags & PRIORITY, 0, "priority kept");
 }
 
@@ -110,7 +127,10 @@ async fn valid_authorities_are_kept() {
     for (_, _, _, payload) in &frames {
         block.extend_from_slice(payload);
     }
-    assert_eq!(loona_hpack::Decoder::new().decode(&block).expect("decode"), headers);
+    assert_eq!(
+        loona_hpack::Decoder::new().decode(&block).expect("decode"),
+        headers
+    );
 }
 
 #[tokio::test]

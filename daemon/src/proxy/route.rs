@@ -1,0 +1,93 @@
+//! The data plane's view of one alias: where its calls go right now, and how busy it is.
+//!
+//! The registry swaps the route on connect and disconnect; the proxy reads it once per
+//! call. Reads take a per-alias read lock, so calls of different aliases never contend.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::time::Instant;
+
+use crate::pool::Pool;
+
+/// Where an alias's calls go.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub pool: Arc<Pool>,
+    pub dbname: http::HeaderValue,
+    pub allow_client_db: bool,
+}
+
+#[derive(Debug)]
+pub struct AliasHandle {
+    pub name: String,
+    pub owner_uid: u32,
+    route: RwLock<Option<Route>>,
+    in_flight: AtomicUsize,
+    last_active: Mutex<Instant>,
+}
+
+/// Marks the alias busy until dropped.
+#[derive(Debug)]
+pub struct Activity {
+    handle: Arc<AliasHandle>,
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.handle.touch();
+        self.handle.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AliasHandle {
+    pub fn new(name: &str, owner_uid: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            owner_uid,
+            route: RwLock::new(None),
+            in_flight: AtomicUsize::new(0),
+            last_active: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn route(&self) -> Option<Route> {
+        self.route.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_route(&self, route: Option<Route>) {
+        *self.route.write().unwrap_or_else(|p| p.into_inner()) = route;
+        self.touch();
+    }
+
+    pub fn begin(self: &Arc<Self>) -> Activity {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Activity {
+            handle: self.clone(),
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn touch(&self) {
+        *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    pub fn last_active(&self) -> Instant {
+        *self.last_active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Connects an idle alias when a call arrives on its socket. The registry implements it;
+/// the proxy holds it as a trait object, which keeps the proxy's futures free of the
+/// registry's (and so the type checker free of a cycle through spawned listeners).
+pub trait LazyConnect: Send + Sync + std::fmt::Debug {
+    fn connect_idle<'a>(
+        &'a self,
+        alias: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Route, crate::Error>> + Send + 'a>>;
+}
