@@ -505,7 +505,13 @@ impl Registry {
     pub async fn disconnect(&self, peer: &Peer, name: &str, force: bool) -> Result<AliasInfo> {
         let _op = self.lock_alias(name).await;
         self.with_alias(peer, name, |alias| {
-            let others: Vec<i32> = alias.leases.iter().filter(|l| Some(l.pid) != peer.pid).map(|l| l.pid).collect();
+            // Leases of processes that died but are not reaped yet do not count.
+            let others: Vec<i32> = alias
+                .leases
+                .iter()
+                .filter(|l| Some(l.pid) != peer.pid && l.holder_alive())
+                .map(|l| l.pid)
+                .collect();
             if !others.is_empty() && !force {
                 return Err(Error::param(format!(
                     "alias '{name}' is leased by {} other process(es) (pids {others:?}); disconnect with force to close it anyway",
