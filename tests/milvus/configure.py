@@ -42,6 +42,10 @@ def main():
     config.set("server_key_path", os.path.join(cert_dir, "server.key"))
     config.set("ca_pem_path", os.path.join(cert_dir, "ca.pem"))
     config.set("common.gracefulStopTimeout", 5)
+    # Let the proxy take 64 MiB requests and answers (its default limit is exactly 64 MiB),
+    # so that large-message tests exercise milvus-connd rather than Milvus's limit.
+    config.set("proxy.grpc.serverMaxRecvSize", 268435456)
+    config.set("proxy.grpc.serverMaxSendSize", 268435456)
     # Components advertise their first non-loopback address unless told otherwise.
     for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode",
                       "dataCoord", "dataNode"):

@@ -3,6 +3,7 @@
 # for trying the daemon locally.
 #
 #   milvus.sh install ROOT
+#   milvus.sh install-client ROOT                # pymilvus 3.0.2 into ROOT/pyclient
 #   milvus.sh start   ROOT NAME PORT [--auth] [--tls 1|2] [--certs DIR] [--watch-pid PID]
 #   milvus.sh stop    ROOT NAME
 #
@@ -37,6 +38,14 @@ install)
   # The package unpacks its lzma-packed server binaries on first use; do it now, once.
   "$venv/bin/python" -c 'import milvus, sys; milvus._initialize_data_files(sys.argv[1])' "$root"
   touch "$root/.installed-$MILVUS_VERSION"
+  ;;
+install-client)
+  PYMILVUS_VERSION=3.0.2
+  if [ -f "$root/pyclient/.installed-$PYMILVUS_VERSION" ]; then exit 0; fi
+  mkdir -p "$root"
+  python3 -m venv "$root/pyclient"
+  "$root/pyclient/bin/pip" install --quiet --disable-pip-version-check "pymilvus==$PYMILVUS_VERSION" numpy
+  touch "$root/pyclient/.installed-$PYMILVUS_VERSION"
   ;;
 start)
   name=${3:?name}; port=${4:?port}; shift 4

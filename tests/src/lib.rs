@@ -12,6 +12,7 @@
 pub mod certs;
 pub mod daemon;
 pub mod milvus;
+pub mod net;
 
 use std::path::PathBuf;
 

@@ -64,14 +64,40 @@ fn run(args: &[String]) {
     );
 }
 
-/// Installs Milvus once for all test binaries; a file lock makes concurrent binaries wait.
-fn install() {
+/// Runs one `milvus.sh` install command once for all test binaries; a file lock makes
+/// concurrent binaries wait for each other.
+fn install_once(command: &str) {
     let root = crate::harness_dir();
     std::fs::create_dir_all(&root).expect("harness dir");
     let lock_file = std::fs::File::create(root.join(".install.lock")).expect("lock file");
     let _lock =
         nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).expect("flock");
-    run(&["install".into(), root.display().to_string()]);
+    run(&[command.into(), root.display().to_string()]);
+}
+
+fn install() {
+    install_once("install");
+}
+
+/// The Python of a venv with pymilvus 3.0.2 (installed on first use).
+pub fn python() -> PathBuf {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| install_once("install-client"));
+    crate::harness_dir().join("pyclient/bin/python")
+}
+
+/// Runs `tests/python/<script>` with `args` under the pymilvus venv; returns its stdout,
+/// failing the test with its stderr when it fails.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
+    let output = Command::new(python()).arg(path).args(args).output().expect("run python");
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A free block of 12 loopback ports (Milvus uses PORT..PORT+11).

@@ -57,7 +57,12 @@ enum Command {
     /// Drop a lease (as printed by `connect`).
     Release { alias: String, lease: String },
     /// Call Milvus's GetVersion through the alias's data socket.
-    Ping { alias: String },
+    Ping {
+        alias: String,
+        /// Use this data socket instead of asking the daemon for the alias's.
+        #[arg(long, value_name = "PATH")]
+        data_socket: Option<PathBuf>,
+    },
     /// Show the daemon's status.
     Status,
 }
@@ -340,9 +345,12 @@ async fn run(cli: Cli) -> Result<(), RunError> {
                 info.alias
             );
         }
-        Command::Ping { alias } => {
-            let info = client.get(&alias).await?;
-            let channel = milvus_connd_client::data_channel(PathBuf::from(&info.endpoints.unix));
+        Command::Ping { alias, data_socket } => {
+            let socket = match data_socket {
+                Some(path) => path,
+                None => PathBuf::from(client.get(&alias).await?.endpoints.unix),
+            };
+            let channel = milvus_connd_client::data_channel(socket);
             let mut stub =
                 milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
                     channel,

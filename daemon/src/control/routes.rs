@@ -35,7 +35,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     match parts.as_slice() {
         ["aliases"] => Some(Route::Aliases),
         ["aliases", alias] => Some(Route::Alias(alias)),
-        ["aliases", alias, action @ ("connect" | "disconnect")] => {
+        ["aliases", alias, action @ ("connect" | "disconnect" | "release")] => {
             Some(Route::AliasAction(alias, action))
         }
         ["status"] => Some(Route::Status),
