@@ -97,6 +97,7 @@ pub struct RegistryStats {
     pub channels_open: u64,
     pub channels_opened_total: u64,
     pub connect_requests_total: u64,
+    pub authority_rewrites_total: u64,
 }
 
 /// Where and how alias endpoints are created.
@@ -253,7 +254,8 @@ impl Registry {
         })
     }
 
-    /// Stores a new alias or updates an existing one, opening endpoints as needed.
+    /// Stores a new alias or updates an existing one, opening endpoints as needed, and
+    /// publishes `pool` (when given) as the alias's route.
     async fn store(
         &self,
         peer: &Peer,
@@ -262,80 +264,62 @@ impl Registry {
         config: AliasConfig,
         pool: Option<Arc<Pool>>,
     ) -> Result<AliasInfo> {
-        let existing = {
+        // Endpoints stay unless the TCP address changes (possible only while disconnected,
+        // since a connected alias refuses a different configuration).
+        let (handle, reopen, leases) = {
             let mut aliases = lock(&self.aliases);
-            match aliases.get_mut(name) {
-                Some(alias) if alias.config.listen_tcp == config.listen_tcp => None,
-                // A different TCP address: the old endpoints go before the new ones bind.
-                Some(alias) => Some((alias.handle.clone(), aliases.remove(name))),
-                None => Some((Arc::new(AliasHandle::new(name, peer.uid)), None)),
+            match aliases
+                .get(name)
+                .map(|a| a.config.listen_tcp == config.listen_tcp)
+            {
+                Some(true) => (aliases[name].handle.clone(), false, Vec::new()),
+                Some(false) => {
+                    let old = aliases
+                        .remove(name)
+                        .ok_or_else(|| Error::Internal("alias vanished".into()))?;
+                    (old.handle.clone(), true, old.leases.clone())
+                }
+                None => (Arc::new(AliasHandle::new(name, peer.uid)), true, Vec::new()),
             }
         };
-        let reopened = match existing {
-            None => None,
-            Some((handle, old)) => {
-                let leases = old.as_ref().map(|a| a.leases.clone()).unwrap_or_default();
-                drop(old);
-                Some((
-                    self.open_endpoints(&handle, config.listen_tcp).await?,
-                    handle,
-                    leases,
-                ))
-            }
+        let endpoints = match reopen {
+            true => Some(self.open_endpoints(&handle, config.listen_tcp).await?),
+            false => None,
         };
-        let route = pool.as_ref().map(|pool| Route {
-            pool: pool.clone(),
-            dbname: http::HeaderValue::try_from(config.db_name.as_str())
-                .unwrap_or(http::HeaderValue::from_static("default")),
-            allow_client_db: config.allow_client_db,
-        });
         let mut aliases = lock(&self.aliases);
-        let state = if pool.is_some() {
-            AliasState::Ready
-        } else {
-            AliasState::Idle
-        };
-        let alias = match reopened {
-            Some((endpoints, handle, leases)) => {
-                aliases.entry(name.to_owned()).insert_entry(Alias {
-                    params,
-                    config,
-                    state,
-                    handle,
-                    pool: None,
-                    leases,
-                    endpoints,
-                })
-            }
-            None => match aliases.get_mut(name) {
-                Some(alias) => {
-                    alias.params = params;
-                    alias.config = config;
-                    alias.state = state;
-                    return Ok(self.publish(alias, pool, route));
-                }
-                None => {
-                    return Err(Error::Internal(format!(
-                        "alias '{name}' vanished while locked"
-                    )));
-                }
-            },
-        };
-        let alias = alias.into_mut();
-        Ok(self.publish(alias, pool, route))
-    }
-
-    fn publish(
-        &self,
-        alias: &mut Alias,
-        pool: Option<Arc<Pool>>,
-        route: Option<Route>,
-    ) -> AliasInfo {
-        if pool.is_some() {
-            alias.pool = pool;
-            alias.handle.set_route(route);
+        if let Some(endpoints) = endpoints {
+            let alias = Alias {
+                params: params.clone(),
+                config: config.clone(),
+                state: AliasState::Idle,
+                handle,
+                pool: None,
+                leases,
+                endpoints,
+            };
+            aliases.insert(name.to_owned(), alias);
         }
-        alias.info()
+        let alias = aliases
+            .get_mut(name)
+            .ok_or_else(|| Error::Internal(format!("alias '{name}' vanished while locked")))?;
+        if let Some(pool) = pool {
+            let dbname = http::HeaderValue::try_from(config.db_name.as_str()).map_err(|_| {
+                Error::param(format!(
+                    "db_name '{}' cannot be sent as a header",
+                    config.db_name
+                ))
+            })?;
+            alias.handle.set_route(Some(Route {
+                pool: pool.clone(),
+                dbname,
+                allow_client_db: config.allow_client_db,
+            }));
+            alias.pool = Some(pool);
+            alias.state = AliasState::Ready;
+        }
+        alias.params = params;
+        alias.config = config;
+        Ok(alias.info())
     }
 
     /// `add_connection`: stores the configuration and connects nothing.
@@ -602,8 +586,12 @@ impl Registry {
     pub fn stats(&self, peer: &Peer) -> RegistryStats {
         let aliases = lock(&self.aliases);
         let visible = aliases.values().filter(|a| peer.may_use(a.owner_uid()));
-        let (count, connected) = visible.fold((0, 0), |(n, c), a| {
-            (n + 1, c + usize::from(a.pool.is_some()))
+        let (count, connected, rewrites) = visible.fold((0, 0, 0), |(n, c, r), a| {
+            (
+                n + 1,
+                c + usize::from(a.pool.is_some()),
+                r + a.handle.authority_rewrites.load(Ordering::Relaxed),
+            )
         });
         RegistryStats {
             aliases: count,
@@ -611,6 +599,7 @@ impl Registry {
             channels_open: self.channels.open.load(Ordering::Relaxed),
             channels_opened_total: self.channels.opened_total.load(Ordering::Relaxed),
             connect_requests_total: self.counters.connect_requests.load(Ordering::Relaxed),
+            authority_rewrites_total: rewrites,
         }
     }
 }

@@ -178,4 +178,6 @@ pub struct StatusInfo {
     pub channels_opened_total: u64,
     /// Connect requests served since start, including idempotent ones.
     pub connect_requests_total: u64,
+    /// Data-plane requests whose unusable `:authority` was replaced (grpcio on `unix:`).
+    pub authority_rewrites_total: u64,
 }

@@ -89,8 +89,14 @@ pub fn python() -> PathBuf {
 /// Runs `tests/python/<script>` with `args` under the pymilvus venv; returns its stdout,
 /// failing the test with its stderr when it fails.
 pub fn run_python(script: &str, args: &[&str]) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
-    let output = Command::new(python()).arg(path).args(args).output().expect("run python");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let output = Command::new(python())
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("run python");
     assert!(
         output.status.success(),
         "{script} {args:?} failed:\n{}{}",

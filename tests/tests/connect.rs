@@ -314,7 +314,10 @@ async fn same_config_is_idempotent_and_different_config_is_refused() {
         after.channels_opened_total, before.channels_opened_total,
         "no second channel"
     );
-    assert_eq!(after.channels_open, 2, "one pool of the default two channels");
+    assert_eq!(
+        after.channels_open, 2,
+        "one pool of the default two channels"
+    );
 
     let err = connect_err(
         &daemon,

@@ -35,9 +35,11 @@ fn route(path: &str) -> Option<Route<'_>> {
     match parts.as_slice() {
         ["aliases"] => Some(Route::Aliases),
         ["aliases", alias] => Some(Route::Alias(alias)),
-        ["aliases", alias, action @ ("connect" | "disconnect" | "release")] => {
-            Some(Route::AliasAction(alias, action))
-        }
+        [
+            "aliases",
+            alias,
+            action @ ("connect" | "disconnect" | "release"),
+        ] => Some(Route::AliasAction(alias, action)),
         ["status"] => Some(Route::Status),
         _ => None,
     }
@@ -134,5 +136,6 @@ fn status(ctx: &Context, peer: &Peer) -> StatusInfo {
         channels_open: stats.channels_open,
         channels_opened_total: stats.channels_opened_total,
         connect_requests_total: stats.connect_requests_total,
+        authority_rewrites_total: stats.authority_rewrites_total,
     }
 }

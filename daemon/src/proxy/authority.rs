@@ -15,6 +15,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::{Buf as _, BufMut as _, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -59,8 +62,8 @@ pub struct AuthorityFix<S> {
     decoder: loona_hpack::Decoder<'static>,
     encoder: loona_hpack::Encoder<'static>,
     eof: bool,
-    /// Header blocks whose authority was replaced, for logs and tests.
-    pub rewritten: u64,
+    /// Counts header blocks whose authority was replaced (shown in `status`).
+    rewritten: Arc<AtomicU64>,
 }
 
 impl<S> std::fmt::Debug for AuthorityFix<S> {
@@ -84,7 +87,7 @@ fn is_valid_authority(value: &[u8]) -> bool {
 }
 
 impl<S> AuthorityFix<S> {
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, rewritten: Arc<AtomicU64>) -> Self {
         Self {
             inner,
             input: BytesMut::with_capacity(16 * 1024),
@@ -94,7 +97,7 @@ impl<S> AuthorityFix<S> {
             decoder: loona_hpack::Decoder::new(),
             encoder: loona_hpack::Encoder::new(),
             eof: false,
-            rewritten: 0,
+            rewritten,
         }
     }
 
@@ -210,7 +213,7 @@ impl<S> AuthorityFix<S> {
         for (name, value) in &mut headers {
             if name.as_slice() == b":authority" && !is_valid_authority(value) {
                 *value = REPLACEMENT.to_vec();
-                self.rewritten += 1;
+                self.rewritten.fetch_add(1, Ordering::Relaxed);
             }
         }
         let block = self

@@ -41,10 +41,11 @@ fn request_headers(authority: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 async fn run(input: Vec<u8>) -> (Vec<u8>, u64) {
-    let mut fix = AuthorityFix::new(input.as_slice());
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut fix = AuthorityFix::new(input.as_slice(), counter.clone());
     let mut out = Vec::new();
     fix.read_to_end(&mut out).await.expect("read");
-    (out, fix.rewritten)
+    (out, counter.load(Ordering::Relaxed))
 }
 
 #[tokio::test]
@@ -144,7 +145,7 @@ async fn non_http2_input_passes_through() {
 async fn garbage_header_blocks_end_the_connection() {
     let mut input = PREFACE.to_vec();
     input.extend(frame(HEADERS, END_HEADERS, 1, &[0xff, 0xff, 0xff, 0xff]));
-    let mut fix = AuthorityFix::new(input.as_slice());
+    let mut fix = AuthorityFix::new(input.as_slice(), Arc::default());
     let mut out = Vec::new();
     assert!(fix.read_to_end(&mut out).await.is_err());
 }

@@ -104,7 +104,7 @@ async fn serve_unix(
             })
             .unwrap_or(false);
         tokio::spawn(serve_connection(
-            AuthorityFix::new(stream),
+            AuthorityFix::new(stream, handle.authority_rewrites.clone()),
             allowed,
             handle.clone(),
             registry.clone(),

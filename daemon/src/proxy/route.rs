@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::time::Instant;
@@ -27,6 +27,8 @@ pub struct AliasHandle {
     route: RwLock<Option<Route>>,
     in_flight: AtomicUsize,
     last_active: Mutex<Instant>,
+    /// Requests whose unusable `:authority` was replaced (grpcio on `unix:`).
+    pub authority_rewrites: Arc<AtomicU64>,
 }
 
 /// Marks the alias busy until dropped.
@@ -50,6 +52,7 @@ impl AliasHandle {
             route: RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             last_active: Mutex::new(Instant::now()),
+            authority_rewrites: Arc::default(),
         }
     }
 
