@@ -391,7 +391,13 @@ async fn disconnect_keeps_the_config_and_remove_forgets_it() {
         .await
         .expect("reconnect from stored config");
     assert!(again.alias.connected && !again.reused);
+    let socket = std::path::PathBuf::from(&again.alias.endpoints.unix);
+    assert!(
+        socket.exists(),
+        "the alias socket exists while the alias does"
+    );
     client.remove("c1").await.expect("remove");
+    assert!(!socket.exists(), "the alias socket goes with the alias");
     let err = client.get("c1").await.expect_err("gone");
     assert_eq!(err.code(), Some(ErrorCode::AliasNotFound));
 }
@@ -407,6 +413,10 @@ async fn add_stores_without_connecting_and_connect_overrides_it() {
         .await
         .expect("add");
     assert!(!info.connected);
+    assert!(
+        std::path::Path::new(&info.endpoints.unix).exists(),
+        "add opens the alias socket"
+    );
     assert_eq!(
         client.status().await.expect("status").channels_opened_total,
         before,

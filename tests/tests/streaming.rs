@@ -83,8 +83,12 @@ impl Health for Fake {
     async fn watch(
         &self,
         _request: tonic::Request<HealthCheckRequest>,
-    ) -> Result<tonic::Response<Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>>, tonic::Status>
-    {
+    ) -> Result<
+        tonic::Response<
+            Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>,
+        >,
+        tonic::Status,
+    > {
         let stream = Numbered {
             next: 0,
             tick: tokio::time::interval(Duration::from_millis(5)),
@@ -94,7 +98,11 @@ impl Health for Fake {
     }
 }
 
-async fn start_fake() -> (std::net::SocketAddr, Arc<Seen>, tokio::sync::oneshot::Sender<()>) {
+async fn start_fake() -> (
+    std::net::SocketAddr,
+    Arc<Seen>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let seen = Arc::new(Seen::default());
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = probe.local_addr().expect("addr");
@@ -126,33 +134,67 @@ async fn a_server_stream_arrives_in_order_and_a_cancelled_call_is_reset_upstream
         "address": addr.to_string(), "token": "root:Milvus", "db_name": "default", "pool_size": 1,
     }))
     .expect("params");
-    let lease = daemon.client().connect("fake", &params).await.expect("connect to the fake upstream");
-    assert_eq!(lease.alias.server.as_ref().map(|s| s.version.as_str()), Some("fake-upstream"));
+    let lease = daemon
+        .client()
+        .connect("fake", &params)
+        .await
+        .expect("connect to the fake upstream");
+    assert_eq!(
+        lease.alias.server.as_ref().map(|s| s.version.as_str()),
+        Some("fake-upstream")
+    );
 
     let mut health = HealthClient::new(lease.channel());
-    let mut stream = health.watch(HealthCheckRequest::default()).await.expect("watch").into_inner();
+    let mut stream = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
     for expected in 0..50 {
-        let message = stream.next().await.expect("a message").expect("not an error");
+        let message = stream
+            .next()
+            .await
+            .expect("a message")
+            .expect("not an error");
         assert_eq!(message.status, expected, "out of order");
     }
     assert!(!seen.stream_dropped.load(Ordering::SeqCst));
     drop(stream);
     let deadline = Instant::now() + Duration::from_secs(3);
     while !seen.stream_dropped.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "the cancelled call was not reset upstream");
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled call was not reset upstream"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     // The daemon's own handshake sent the alias's credentials; a proxied call too.
-    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(lease.channel());
+    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+        lease.channel(),
+    );
     let mut request = tonic::Request::new(GetVersionRequest {});
-    request.metadata_mut().insert("dbname", "client-choice".parse().expect("value"));
+    request
+        .metadata_mut()
+        .insert("dbname", "client-choice".parse().expect("value"));
     stub.get_version(request).await.expect("proxied GetVersion");
     let headers = seen.headers.lock().expect("lock").clone();
-    let last_auth = headers.iter().rev().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
+    let last_auth = headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone());
     assert_eq!(last_auth.as_deref(), Some("cm9vdDpNaWx2dXM="));
-    let last_db = headers.iter().rev().find(|(n, _)| n == "dbname").map(|(_, v)| v.clone());
-    assert_eq!(last_db.as_deref(), Some("default"), "the alias's database wins without allow_client_db");
+    let last_db = headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "dbname")
+        .map(|(_, v)| v.clone());
+    assert_eq!(
+        last_db.as_deref(),
+        Some("default"),
+        "the alias's database wins without allow_client_db"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,16 +202,32 @@ async fn allow_client_db_lets_the_clients_dbname_through() {
     let (addr, seen, _stop) = start_fake().await;
     let daemon = Daemon::start();
     let params: ConnectParams =
-        serde_json::from_value(json!({"address": addr.to_string(), "allow_client_db": true})).expect("params");
-    let lease = daemon.client().connect("free-db", &params).await.expect("connect");
-    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(lease.channel());
+        serde_json::from_value(json!({"address": addr.to_string(), "allow_client_db": true}))
+            .expect("params");
+    let lease = daemon
+        .client()
+        .connect("free-db", &params)
+        .await
+        .expect("connect");
+    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+        lease.channel(),
+    );
     let mut request = tonic::Request::new(GetVersionRequest {});
-    request.metadata_mut().insert("dbname", "client-choice".parse().expect("value"));
+    request
+        .metadata_mut()
+        .insert("dbname", "client-choice".parse().expect("value"));
     stub.get_version(request).await.expect("proxied GetVersion");
     let headers = seen.headers.lock().expect("lock").clone();
-    let last_db = headers.iter().rev().find(|(n, _)| n == "dbname").map(|(_, v)| v.clone());
+    let last_db = headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "dbname")
+        .map(|(_, v)| v.clone());
     assert_eq!(last_db.as_deref(), Some("client-choice"));
-    assert!(!headers.iter().any(|(n, _)| n == "authorization"), "no credentials configured, none sent");
+    assert!(
+        !headers.iter().any(|(n, _)| n == "authorization"),
+        "no credentials configured, none sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,10 +235,19 @@ async fn milvus_health_watch_streams_through_the_proxy() {
     let milvus = shared(Flavor::Auth);
     let daemon = Daemon::start();
     let params: ConnectParams =
-        serde_json::from_value(json!({"uri": format!("http://root:Milvus@{}", milvus.address())})).expect("params");
-    let lease = daemon.client().connect("watch", &params).await.expect("connect");
+        serde_json::from_value(json!({"uri": format!("http://root:Milvus@{}", milvus.address())}))
+            .expect("params");
+    let lease = daemon
+        .client()
+        .connect("watch", &params)
+        .await
+        .expect("connect");
     let mut health = HealthClient::new(lease.channel());
-    let mut stream = health.watch(HealthCheckRequest::default()).await.expect("Milvus serves Watch").into_inner();
+    let mut stream = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("Milvus serves Watch")
+        .into_inner();
     let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("a first answer")
