@@ -80,6 +80,15 @@ impl MilvusService for Fake {
 
 #[tonic::async_trait]
 impl Health for Fake {
+    /// Never answers in time: for deadline tests.
+    async fn check(
+        &self,
+        _request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(tonic::Response::new(HealthCheckResponse { status: 1 }))
+    }
+
     async fn watch(
         &self,
         _request: tonic::Request<HealthCheckRequest>,
@@ -254,4 +263,73 @@ async fn milvus_health_watch_streams_through_the_proxy() {
         .expect("not closed")
         .expect("not an error");
     assert_eq!(first.status, 1, "SERVING");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_honours_grpc_timeout_even_when_the_client_does_not() {
+    use http_body_util::BodyExt as _;
+    let (addr, _seen, _stop) = start_fake().await;
+    let daemon = Daemon::start();
+    let params: ConnectParams =
+        serde_json::from_value(json!({"address": addr.to_string()})).expect("params");
+    let lease = daemon
+        .client()
+        .connect("deadline", &params)
+        .await
+        .expect("connect");
+    // A bare HTTP/2 client: it sends grpc-timeout but keeps no timer of its own (tonic's
+    // client would cancel by itself and hide what the proxy does).
+    let stream = tokio::net::UnixStream::connect(&lease.alias.endpoints.unix)
+        .await
+        .expect("dial");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = hyper::Request::post("http://localhost/grpc.health.v1.Health/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "300m")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(&[
+            0, 0, 0, 0, 0,
+        ])))
+        .expect("request");
+    let started = Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(5), sender.send_request(request))
+        .await
+        .expect("the proxy answers within the deadline, not the upstream's 30 s")
+        .expect("response");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = match status {
+        Some(status) => status,
+        None => {
+            let trailers = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .trailers()
+                .cloned();
+            trailers
+                .and_then(|t| {
+                    t.get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(status, "4", "DEADLINE_EXCEEDED");
 }

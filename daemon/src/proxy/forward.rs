@@ -19,7 +19,6 @@ use super::route::{Activity, AliasHandle, LazyConnect, Route};
 use crate::pool::InFlight;
 
 static DBNAME: HeaderName = HeaderName::from_static("dbname");
-
 /// A response body that keeps its call counted until it is finished or dropped.
 #[derive(Debug)]
 pub struct CallBody {
@@ -106,14 +105,34 @@ pub async fn forward(
             handle.name
         )));
     }
-    match channel.call(request).await {
+    // The channel enforces the request's grpc-timeout itself (tonic reads the header) and
+    // reports an expiry as an error, which must reach the client as DEADLINE_EXCEEDED.
+    let answered = channel.call(request).await;
+    match answered {
         Ok(response) => response.map(|inner| CallBody {
             inner,
             _guards: Some((in_flight, activity)),
         }),
+        Err(err) if caused_by::<tonic::TimeoutExpired>(&err) => {
+            refuse(tonic::Status::deadline_exceeded(format!(
+                "alias '{}': no answer from Milvus within the call's grpc-timeout",
+                handle.name
+            )))
+        }
         Err(err) => refuse(tonic::Status::unavailable(format!(
             "alias '{}': upstream call failed: {err}",
             handle.name
         ))),
     }
+}
+
+fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err.is::<T>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
