@@ -31,7 +31,8 @@ use tokio::net::UnixStream;
 
 pub use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, ApiError, ConnectParams, ConnectResponse, DisconnectRequest,
-    ErrorBody, ErrorCode, PoolMode, Port, ReleaseRequest, Secret, StatusInfo, paths,
+    ErrorBody, ErrorCode, Event, EventLine, PoolMode, Port, ReconnectMode, ReconnectRequest,
+    ReleaseRequest, Secret, StatusInfo, paths,
 };
 
 /// Why a call failed.
@@ -137,6 +138,32 @@ impl Client {
             .await
     }
 
+    /// New channels for the alias (see [`ReconnectMode`]).
+    pub async fn reconnect(&self, alias: &str, mode: ReconnectMode) -> Result<AliasInfo> {
+        let body = ReconnectRequest { mode };
+        self.call(Method::POST, &alias_path(alias, "/reconnect"), Some(&body))
+            .await
+    }
+
+    /// The stream of state changes, of one alias or of all the caller may see.
+    pub async fn events(&self, alias: Option<&str>) -> Result<Events> {
+        let path = match alias {
+            Some(alias) => format!("/v1/events?alias={alias}"),
+            None => "/v1/events".to_owned(),
+        };
+        let (status, body) = self.open(Method::GET, &path, None::<&()>).await?;
+        if !status.is_success() {
+            let bytes = body.collect().await?.to_bytes();
+            let body: ErrorBody = serde_json::from_slice(&bytes)
+                .map_err(|source| ClientError::Decode { status, source })?;
+            return Err(ClientError::Api(body.error));
+        }
+        Ok(Events {
+            body,
+            buffer: Vec::new(),
+        })
+    }
+
     pub async fn remove(&self, alias: &str) -> Result<()> {
         self.send(Method::DELETE, &alias_path(alias, ""), None::<&()>)
             .await
@@ -163,6 +190,23 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, Bytes)> {
+        let (status, body) = self.open(method, path, body).await?;
+        let bytes = body.collect().await?.to_bytes();
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        let body: ErrorBody = serde_json::from_slice(&bytes)
+            .map_err(|source| ClientError::Decode { status, source })?;
+        Err(ClientError::Api(body.error))
+    }
+
+    /// Sends a request and returns the status and the (unread) body.
+    async fn open<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, hyper::body::Incoming)> {
         let body = match body {
             Some(body) => {
                 Bytes::from(
@@ -183,7 +227,8 @@ impl Client {
                 })?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        let driver = tokio::spawn(connection);
+        // The connection task ends when the body has been read or dropped.
+        tokio::spawn(connection);
         let request = Request::builder()
             .method(method)
             .uri(path)
@@ -192,15 +237,40 @@ impl Client {
             .body(Full::new(body))
             .map_err(|e| ClientError::Api(local_error(format!("cannot build request: {e}"))))?;
         let response = sender.send_request(request).await?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        driver.abort();
-        if status.is_success() {
-            return Ok((status, bytes));
+        Ok((response.status(), response.into_body()))
+    }
+}
+
+/// A stream of state changes (`GET /v1/events`).
+#[derive(Debug)]
+pub struct Events {
+    body: hyper::body::Incoming,
+    buffer: Vec<u8>,
+}
+
+impl Events {
+    /// The next line: an event, or a marker that some were missed. `None` when the
+    /// daemon closes the stream.
+    pub async fn next(&mut self) -> Option<Result<EventLine>> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return Some(
+                    serde_json::from_slice(&line).map_err(|source| ClientError::Decode {
+                        status: StatusCode::OK,
+                        source,
+                    }),
+                );
+            }
+            match self.body.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                Err(err) => return Some(Err(err.into())),
+            }
         }
-        let body: ErrorBody = serde_json::from_slice(&bytes)
-            .map_err(|source| ClientError::Decode { status, source })?;
-        Err(ClientError::Api(body.error))
     }
 }
 

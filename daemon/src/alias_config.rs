@@ -155,6 +155,8 @@ impl AliasConfig {
             allow_client_db: self.allow_client_db,
             endpoints: Default::default(),
             leases: Vec::new(),
+            cause: None,
+            transitions: Vec::new(),
             server: None,
         }
     }

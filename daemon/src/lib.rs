@@ -17,6 +17,8 @@ pub mod alias_config;
 pub mod control;
 pub mod defaults;
 pub mod error;
+pub mod events;
+pub mod health;
 pub mod leases;
 pub mod peer;
 pub mod pool;

@@ -1,65 +1,155 @@
-//! A pool: `pool_size` ready channels to one endpoint, each its own HTTP/2 connection with
-//! its own handshake. Calls go to the channel with the fewest calls in flight.
+//! A pool: `pool_size` channels to one endpoint, each its own HTTP/2 connection with its
+//! own handshake, each watched by a health monitor (see [`crate::health`]).
+//!
+//! Calls go to the usable channel with the fewest calls in flight. A channel the monitor
+//! finds dead is dropped and replaced in the background with backoff, while the others
+//! keep serving; with none left the pool reports `transient_failure` and calls fail at
+//! once instead of hanging.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use milvus_connd_protocol::ServerInfo;
+use milvus_connd_protocol::{AliasState, ServerInfo};
+use tokio::sync::{Notify, watch};
 use tonic::transport::Channel;
 
 use crate::alias_config::EndpointConfig;
 use crate::error::{Error, Result};
+use crate::health::{self, ProbeOutcome};
 use crate::upstream::{Calls, ChannelCounters, Upstream};
 
+/// What the pool as a whole is, for the aliases using it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolHealth {
+    pub state: AliasState,
+    pub cause: Option<String>,
+}
+
+/// The state of one channel slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState {
+    Ready,
+    /// Probes failed but not (yet) often enough to give the channel up.
+    Suspect(String),
+    /// Milvus answers but says it is unhealthy.
+    ServerUnhealthy(String),
+    Connecting,
+    /// No channel; the monitor reconnects with backoff.
+    Down(String),
+}
+
 #[derive(Debug)]
-struct Member {
-    upstream: Upstream,
+pub struct Member {
+    pub upstream: Upstream,
     in_flight: AtomicUsize,
+}
+
+/// One channel slot, shared with its monitor task.
+#[derive(Debug)]
+pub struct Slot {
+    member: RwLock<Option<Arc<Member>>>,
+    state: Mutex<(SlotState, u32)>,
+    /// Woken when the proxy sees a transport error on this slot's channel.
+    pub wake: Notify,
+}
+
+impl Slot {
+    fn new(member: Option<Member>) -> Self {
+        let state = if member.is_some() {
+            SlotState::Ready
+        } else {
+            SlotState::Connecting
+        };
+        Self {
+            member: RwLock::new(member.map(Arc::new)),
+            state: Mutex::new((state, 0)),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn member(&self) -> Option<Arc<Member>> {
+        self.member
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_member(&self, member: Option<Arc<Member>>) {
+        *self.member.write().unwrap_or_else(|p| p.into_inner()) = member;
+    }
+
+    pub fn state(&self) -> (SlotState, u32) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_state(&self, state: SlotState, failures: u32) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (state, failures);
+    }
 }
 
 #[derive(Debug)]
 pub struct Pool {
-    members: Vec<Member>,
+    slots: Vec<Arc<Slot>>,
     /// The `authorization` value every proxied call gets.
     pub authorization: Option<http::HeaderValue>,
+    pub endpoint: EndpointConfig,
+    pub counters: Arc<ChannelCounters>,
+    health: watch::Sender<PoolHealth>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The monitors hold the slots, not the pool: let go of the channels now and wake
+        // the monitors so they see the pool is gone.
+        for slot in &self.slots {
+            slot.set_member(None);
+            slot.wake.notify_one();
+        }
+    }
 }
 
 /// Counts a call against its channel until dropped.
 #[derive(Debug)]
 pub struct InFlight {
-    pool: Arc<Pool>,
-    index: usize,
+    member: Arc<Member>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.pool.members[self.index]
-            .in_flight
-            .fetch_sub(1, Ordering::Relaxed);
+        self.member.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
+/// The channel a call goes to.
+#[derive(Debug)]
+pub struct Picked {
+    pub channel: Channel,
+    pub slot: usize,
+    pub in_flight: InFlight,
+}
+
 impl Pool {
-    /// Opens `size` channels at once; fails (closing what was opened) if any fails.
+    /// Opens `size` channels at once (failing, and closing what was opened, if any fails)
+    /// and starts their monitors.
     pub async fn open(
         endpoint: &EndpointConfig,
         size: u32,
         counters: Arc<ChannelCounters>,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..size {
             let endpoint = endpoint.clone();
             let counters = counters.clone();
             tasks.spawn(async move { Upstream::open(&endpoint, counters).await });
         }
-        let mut members = Vec::with_capacity(size as usize);
+        let mut slots = Vec::with_capacity(size as usize);
         while let Some(joined) = tasks.join_next().await {
             let upstream =
                 joined.map_err(|e| Error::Internal(format!("channel task failed: {e}")))??;
-            members.push(Member {
+            slots.push(Arc::new(Slot::new(Some(Member {
                 upstream,
                 in_flight: AtomicUsize::new(0),
-            });
+            }))));
         }
         let authorization = endpoint
             .credentials
@@ -71,56 +161,176 @@ impl Pool {
                 Ok::<_, Error>(value)
             })
             .transpose()?;
-        Ok(Self {
-            members,
+        let (health, _) = watch::channel(PoolHealth {
+            state: AliasState::Ready,
+            cause: None,
+        });
+        let pool = Arc::new(Self {
+            slots,
             authorization,
+            endpoint: endpoint.clone(),
+            counters,
+            health,
+        });
+        for (index, slot) in pool.slots.iter().enumerate() {
+            tokio::spawn(health::monitor(Arc::downgrade(&pool), slot.clone(), index));
+        }
+        Ok(pool)
+    }
+
+    /// The least-loaded usable channel, or why there is none.
+    pub fn pick(&self) -> Result<Picked, String> {
+        let mut best: Option<(usize, Arc<Member>)> = None;
+        for (index, slot) in self.slots.iter().enumerate() {
+            let Some(member) = slot.member() else {
+                continue;
+            };
+            let load = member.in_flight.load(Ordering::Relaxed);
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| load < b.in_flight.load(Ordering::Relaxed))
+            {
+                best = Some((index, member));
+            }
+        }
+        let Some((slot, member)) = best else {
+            let cause = self.health.borrow().cause.clone();
+            return Err(cause.unwrap_or_else(|| "no channel to Milvus is open".into()));
+        };
+        member.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Picked {
+            channel: member.upstream.channel.clone(),
+            slot,
+            in_flight: InFlight { member },
         })
     }
 
-    /// The least-loaded channel, counted as busy until the guard drops.
-    pub fn pick(self: &Arc<Self>) -> (Channel, InFlight) {
-        let index = self
-            .members
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, m)| m.in_flight.load(Ordering::Relaxed))
-            .map_or(0, |(i, _)| i);
-        self.members[index]
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
-        let guard = InFlight {
-            pool: self.clone(),
-            index,
+    /// A transport error on `slot`'s channel: have its monitor probe now.
+    pub fn report_failure(&self, slot: usize) {
+        if let Some(slot) = self.slots.get(slot) {
+            slot.wake.notify_one();
+        }
+    }
+
+    /// Applies a probe's outcome to a slot: three failures in a row, or one that shows the
+    /// connection is gone, give the channel up.
+    pub fn record_probe(&self, slot: &Slot, outcome: ProbeOutcome) {
+        let (_, failures) = slot.state();
+        match outcome {
+            ProbeOutcome::Healthy => slot.set_state(SlotState::Ready, 0),
+            ProbeOutcome::Unhealthy(reasons) => {
+                slot.set_state(SlotState::ServerUnhealthy(reasons), 0)
+            }
+            ProbeOutcome::Failed {
+                cause,
+                connection_lost,
+            } => {
+                let failures = failures + 1;
+                if connection_lost || failures >= health::UNHEALTHY_AFTER {
+                    slot.set_member(None);
+                    slot.set_state(SlotState::Down(cause), failures);
+                } else {
+                    slot.set_state(SlotState::Suspect(cause), failures);
+                }
+            }
+        }
+        self.recompute();
+    }
+
+    /// A slot's reconnect result, from its monitor.
+    pub fn record_reconnect(&self, slot: &Slot, result: Result<Upstream, String>) {
+        match result {
+            Ok(upstream) => {
+                slot.set_member(Some(Arc::new(Member {
+                    upstream,
+                    in_flight: AtomicUsize::new(0),
+                })));
+                slot.set_state(SlotState::Ready, 0);
+            }
+            Err(cause) => slot.set_state(SlotState::Down(cause), 0),
+        }
+        self.recompute();
+    }
+
+    pub fn set_connecting(&self, slot: &Slot) {
+        let (state, failures) = slot.state();
+        if matches!(state, SlotState::Down(_)) {
+            // Keep the cause visible while reconnecting: it says why the slot is down.
+            return;
+        }
+        slot.set_state(SlotState::Connecting, failures);
+        self.recompute();
+    }
+
+    fn recompute(&self) {
+        let states: Vec<SlotState> = self.slots.iter().map(|s| s.state().0).collect();
+        let usable = self.slots.iter().filter(|s| s.member().is_some()).count();
+        let cause = states.iter().find_map(|s| match s {
+            SlotState::Suspect(c) | SlotState::ServerUnhealthy(c) | SlotState::Down(c) => {
+                Some(c.clone())
+            }
+            SlotState::Ready | SlotState::Connecting => None,
+        });
+        let state = if usable == 0 {
+            AliasState::TransientFailure
+        } else if states.iter().all(|s| *s == SlotState::Ready) {
+            AliasState::Ready
+        } else {
+            AliasState::Degraded
         };
-        (self.members[index].upstream.channel.clone(), guard)
+        let health = PoolHealth {
+            state,
+            cause: if state == AliasState::Ready {
+                None
+            } else {
+                cause
+            },
+        };
+        self.health.send_if_modified(|current| {
+            let changed = *current != health;
+            *current = health;
+            changed
+        });
+    }
+
+    /// The pool's health, now and as it changes.
+    pub fn health(&self) -> watch::Receiver<PoolHealth> {
+        self.health.subscribe()
+    }
+
+    /// Channels open right now.
+    pub fn ready_channels(&self) -> usize {
+        self.slots.iter().filter(|s| s.member().is_some()).count()
     }
 
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.slots.is_empty()
     }
 
-    /// What the first channel's handshake learnt about the server.
+    /// What a channel's handshake learnt about the server.
     pub fn server(&self) -> ServerInfo {
-        self.members
-            .first()
-            .map(|m| m.upstream.server.clone())
+        self.slots
+            .iter()
+            .find_map(|s| s.member().map(|m| m.upstream.server.clone()))
             .unwrap_or_default()
     }
 
-    /// The Connect identifiers of the channels.
+    /// The Connect identifiers of the open channels.
     pub fn identifiers(&self) -> Vec<i64> {
-        self.members
+        self.slots
             .iter()
-            .map(|m| m.upstream.server.identifier)
+            .filter_map(|s| s.member().map(|m| m.upstream.server.identifier))
             .collect()
     }
 
-    /// Authenticated calls on the first channel, for the daemon's own requests.
+    /// Authenticated calls on an open channel, for the daemon's own requests.
     pub fn calls(&self) -> Option<Calls> {
-        self.members.first().map(|m| m.upstream.calls())
+        self.slots
+            .iter()
+            .find_map(|s| s.member().map(|m| m.upstream.calls()))
     }
 }

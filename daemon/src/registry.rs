@@ -6,7 +6,7 @@
 //! alias exactly as it was. The data plane never touches this map: it reads the route that
 //! the registry publishes in each alias's [`AliasHandle`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, AliasSummary, ConnectParams, ConnectResponse, ErrorCode,
-    PoolMode, paths, validate_alias_name,
+    Event, PoolMode, ReconnectMode, paths, validate_alias_name,
 };
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 
 use crate::alias_config::{AliasConfig, EndpointConfig};
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::leases::Lease;
 use crate::peer::Peer;
 use crate::pool::Pool;
@@ -37,6 +38,9 @@ struct Alias {
     params: ConnectParams,
     config: AliasConfig,
     state: AliasState,
+    /// Why the alias is in its state, when that is not `ready`.
+    cause: Option<String>,
+    history: VecDeque<Event>,
     handle: Arc<AliasHandle>,
     pool: Option<Arc<Pool>>,
     leases: Vec<Lease>,
@@ -59,15 +63,29 @@ impl Alias {
         info.endpoints.unix = self.endpoints.unix.display().to_string();
         info.endpoints.tcp = self.endpoints.tcp.map(|a| a.to_string());
         info.leases = self.leases.iter().map(Lease::holder).collect();
+        info.cause = self.cause.clone();
+        info.transitions = self.history.iter().cloned().collect();
         info
     }
 
+    /// Moves to `to`, recording the change when there is one.
+    fn transition(&mut self, events: &Events, to: AliasState, cause: Option<String>) {
+        if self.state == to {
+            // Not a transition: only the reason is newer.
+            self.cause = cause;
+            return;
+        }
+        let from = std::mem::replace(&mut self.state, to);
+        self.cause = cause.clone();
+        events.record(&mut self.history, &self.handle.name, from, to, cause);
+    }
+
     /// Closes the channels; the configuration, endpoints and handle stay.
-    fn close(&mut self) {
+    fn close(&mut self, events: &Events, cause: &str) {
         self.handle.set_route(None);
         self.pool = None;
         self.leases.clear();
-        self.state = AliasState::Idle;
+        self.transition(events, AliasState::Idle, Some(cause.to_owned()));
     }
 }
 
@@ -98,6 +116,7 @@ pub struct RegistryStats {
     pub channels_opened_total: u64,
     pub connect_requests_total: u64,
     pub authority_rewrites_total: u64,
+    pub transitions_total: u64,
 }
 
 /// Where and how alias endpoints are created.
@@ -119,6 +138,7 @@ pub struct Registry {
     shared: Mutex<HashMap<PoolKey, Weak<Pool>>>,
     channels: Arc<ChannelCounters>,
     counters: Counters,
+    pub events: Events,
     /// `MILVUS_URI` of the daemon's environment or `.env`.
     env_uri: Option<String>,
     endpoints: EndpointSettings,
@@ -169,6 +189,7 @@ impl Registry {
             shared: Mutex::default(),
             channels: Arc::default(),
             counters: Counters::default(),
+            events: Events::default(),
             env_uri,
             endpoints,
             daemon_uid: nix::unistd::geteuid().as_raw(),
@@ -224,6 +245,14 @@ impl Registry {
         }
     }
 
+    /// Whether the peer may see events of `name` (an alias removed since is root's to see).
+    pub fn may_see(&self, peer: &Peer, name: &str) -> bool {
+        match lock(&self.aliases).get(name) {
+            Some(alias) => peer.may_use(alias.owner_uid()),
+            None => peer.is_privileged(),
+        }
+    }
+
     /// `get_connection_addr`.
     pub fn get(&self, peer: &Peer, name: &str) -> Result<AliasInfo> {
         self.with_alias(peer, name, |alias| Ok(alias.info()))
@@ -266,20 +295,26 @@ impl Registry {
     ) -> Result<AliasInfo> {
         // Endpoints stay unless the TCP address changes (possible only while disconnected,
         // since a connected alias refuses a different configuration).
-        let (handle, reopen, leases) = {
+        let (handle, reopen, carried) = {
             let mut aliases = lock(&self.aliases);
             match aliases
                 .get(name)
                 .map(|a| a.config.listen_tcp == config.listen_tcp)
             {
-                Some(true) => (aliases[name].handle.clone(), false, Vec::new()),
+                Some(true) => (aliases[name].handle.clone(), false, None),
                 Some(false) => {
                     let old = aliases
                         .remove(name)
                         .ok_or_else(|| Error::Internal("alias vanished".into()))?;
-                    (old.handle.clone(), true, old.leases.clone())
+                    let carried = (
+                        old.leases.clone(),
+                        old.history.clone(),
+                        old.state,
+                        old.cause.clone(),
+                    );
+                    (old.handle.clone(), true, Some(carried))
                 }
-                None => (Arc::new(AliasHandle::new(name, peer.uid)), true, Vec::new()),
+                None => (Arc::new(AliasHandle::new(name, peer.uid)), true, None),
             }
         };
         let endpoints = match reopen {
@@ -288,10 +323,14 @@ impl Registry {
         };
         let mut aliases = lock(&self.aliases);
         if let Some(endpoints) = endpoints {
+            let (leases, history, state, cause) =
+                carried.unwrap_or((Vec::new(), VecDeque::new(), AliasState::Idle, None));
             let alias = Alias {
                 params: params.clone(),
                 config: config.clone(),
-                state: AliasState::Idle,
+                state,
+                cause,
+                history,
                 handle,
                 pool: None,
                 leases,
@@ -314,12 +353,40 @@ impl Registry {
                 dbname,
                 allow_client_db: config.allow_client_db,
             }));
+            let health = pool.health().borrow().clone();
+            alias.transition(&self.events, health.state, health.cause);
+            self.follow(name, &pool);
             alias.pool = Some(pool);
-            alias.state = AliasState::Ready;
         }
         alias.params = params;
         alias.config = config;
         Ok(alias.info())
+    }
+
+    /// Records the pool's health changes as the alias's state, for as long as the alias
+    /// uses this pool.
+    fn follow(&self, name: &str, pool: &Arc<Pool>) {
+        let mut health = pool.health();
+        let watched = Arc::downgrade(pool);
+        let registry = self.me.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            while health.changed().await.is_ok() {
+                let now = health.borrow_and_update().clone();
+                let Some(registry) = registry.upgrade() else {
+                    return;
+                };
+                let mut aliases = lock(&registry.aliases);
+                let Some(alias) = aliases.get_mut(&name) else {
+                    return;
+                };
+                let current = alias.pool.as_ref().map(Arc::downgrade);
+                if current.is_none_or(|p| !p.ptr_eq(&watched)) {
+                    return;
+                }
+                alias.transition(&registry.events, now.state, now.cause);
+            }
+        });
     }
 
     /// `add_connection`: stores the configuration and connects nothing.
@@ -384,6 +451,7 @@ impl Registry {
             if !stored.config.same_connection(&config) {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
+            self.wait_for_recovery(peer, name, &config).await?;
             let info = self.with_alias(peer, name, |alias| {
                 // Only the settings that do not change the connection can differ here.
                 alias.config.timeout = config.timeout;
@@ -400,8 +468,9 @@ impl Registry {
             });
         }
 
-        self.set_state(name, AliasState::Connecting);
-        let pool = match tokio::time::timeout(config.timeout, self.open_pool(&config)).await {
+        self.set_state(name, AliasState::Connecting, None);
+        let pool = match tokio::time::timeout(config.timeout, self.open_pool(&config, false)).await
+        {
             Ok(Ok(pool)) => pool,
             Ok(Err(err)) => return Err(self.failed(name, err)),
             Err(_elapsed) => return Err(self.failed(name, timeout_error(&config))),
@@ -433,7 +502,7 @@ impl Registry {
     }
 
     fn failed(&self, name: &str, err: Error) -> Error {
-        self.set_state(name, AliasState::Idle);
+        self.set_state(name, AliasState::Idle, Some(err.to_string()));
         tracing::warn!(alias = name, error = %err, cause = err.cause_chain(), "connect failed");
         err
     }
@@ -451,25 +520,57 @@ impl Registry {
             .ok_or_else(|| Error::AliasNotFound(name.to_owned()))
     }
 
-    fn set_state(&self, name: &str, state: AliasState) {
+    fn set_state(&self, name: &str, state: AliasState, cause: Option<String>) {
         if let Some(alias) = lock(&self.aliases).get_mut(name) {
-            alias.state = state;
+            alias.transition(&self.events, state, cause);
         }
     }
 
-    /// A ready pool for `config`: a shared one when allowed and available, else new.
-    async fn open_pool(&self, config: &AliasConfig) -> Result<Arc<Pool>> {
+    /// While the alias's pool has no usable channel, waits up to the connect timeout for
+    /// one; then fails with the cause.
+    async fn wait_for_recovery(&self, peer: &Peer, name: &str, config: &AliasConfig) -> Result<()> {
+        let Some(mut health) = self.with_alias(peer, name, |alias| {
+            Ok(alias.pool.as_ref().map(|p| p.health()))
+        })?
+        else {
+            return Ok(());
+        };
+        let recovered = tokio::time::timeout(
+            config.timeout,
+            health.wait_for(|h| h.state != AliasState::TransientFailure),
+        )
+        .await
+        .is_ok_and(|seen| seen.is_ok());
+        match recovered {
+            true => Ok(()),
+            false => {
+                let cause = health.borrow().cause.clone().unwrap_or_default();
+                Err(Error::upstream(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "alias '{name}' has no channel to Milvus at {} (still retrying after {:.1} s): {cause}",
+                        config.endpoint.target,
+                        config.timeout.as_secs_f64()
+                    ),
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// A ready pool for `config`: a shared one when allowed and available (unless `fresh`),
+    /// else new.
+    async fn open_pool(&self, config: &AliasConfig, fresh: bool) -> Result<Arc<Pool>> {
         let key = (config.endpoint.clone(), config.pool_size);
         let shared = config.pool == PoolMode::Shared;
-        let existing = shared
+        let existing = (shared && !fresh)
             .then(|| lock(&self.shared).get(&key).and_then(Weak::upgrade))
             .flatten();
         let pool = match existing {
             Some(pool) => pool,
             None => {
-                let pool = Arc::new(
-                    Pool::open(&config.endpoint, config.pool_size, self.channels.clone()).await?,
-                );
+                let pool =
+                    Pool::open(&config.endpoint, config.pool_size, self.channels.clone()).await?;
                 if shared {
                     let mut table = lock(&self.shared);
                     table.retain(|_, weak| weak.strong_count() > 0);
@@ -502,12 +603,55 @@ impl Registry {
                     others.len()
                 )));
             }
-            if alias.pool.is_some() {
-                tracing::info!(alias = name, forced = force, "alias disconnected");
-            }
-            alias.close();
+            alias.close(&self.events, if force { "disconnected (forced)" } else { "disconnected" });
             Ok(alias.info())
         })
+    }
+
+    /// `reconnect`: new channels (certificate files are read again). `gradual` opens them
+    /// before the old ones stop taking calls, whose in-flight calls finish; `immediate`
+    /// closes the old ones first.
+    pub async fn reconnect(
+        &self,
+        peer: &Peer,
+        name: &str,
+        mode: ReconnectMode,
+    ) -> Result<AliasInfo> {
+        let _op = self.lock_alias(name).await;
+        let (params, config) = self.with_alias(peer, name, |alias| {
+            Ok((alias.params.clone(), alias.config.clone()))
+        })?;
+        if let Some(tls) = &config.endpoint.tls {
+            tls::check_access(tls, peer)?;
+        }
+        if mode == ReconnectMode::Immediate {
+            self.with_alias(peer, name, |alias| {
+                alias.handle.set_route(None);
+                alias.pool = None;
+                alias.transition(
+                    &self.events,
+                    AliasState::Connecting,
+                    Some("reconnect (immediate)".into()),
+                );
+                Ok(())
+            })?;
+        }
+        let pool = match tokio::time::timeout(config.timeout, self.open_pool(&config, true)).await {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(err)) => return Err(self.reconnect_failed(name, mode, err)),
+            Err(_elapsed) => return Err(self.reconnect_failed(name, mode, timeout_error(&config))),
+        };
+        tracing::info!(alias = name, ?mode, identifiers = ?pool.identifiers(), "alias reconnected");
+        self.store(peer, name, params, config, Some(pool)).await
+    }
+
+    fn reconnect_failed(&self, name: &str, mode: ReconnectMode, err: Error) -> Error {
+        // A failed gradual reconnect leaves the old channels serving.
+        if mode == ReconnectMode::Immediate {
+            self.set_state(name, AliasState::Idle, Some(err.to_string()));
+        }
+        tracing::warn!(alias = name, ?mode, error = %err, "reconnect failed");
+        err
     }
 
     /// `release`: drops one lease.
@@ -533,7 +677,7 @@ impl Registry {
     pub async fn remove(&self, peer: &Peer, name: &str) -> Result<()> {
         let _op = self.lock_alias(name).await;
         self.with_alias(peer, name, |alias| {
-            alias.close();
+            alias.close(&self.events, "removed");
             Ok(())
         })?;
         let removed = lock(&self.aliases).remove(name);
@@ -546,6 +690,7 @@ impl Registry {
     pub fn sweep(&self) {
         let now = Instant::now();
         let mut aliases = lock(&self.aliases);
+        let events = &self.events;
         for (name, alias) in aliases.iter_mut() {
             alias.leases.retain(|lease| {
                 let alive = lease.holder_alive();
@@ -561,8 +706,11 @@ impl Registry {
             if alias.pool.is_some()
                 && idle_expired(&alias.config, alias.leases.len(), &alias.handle, now)
             {
-                tracing::info!(alias = name, idle_timeout = ?alias.config.idle_timeout, "alias idle; closing its channels");
-                alias.close();
+                let cause = format!(
+                    "no lease and no call for {:.0} s (idle_timeout)",
+                    alias.config.idle_timeout.as_secs_f64()
+                );
+                alias.close(events, &cause);
             }
         }
     }
@@ -600,6 +748,7 @@ impl Registry {
             channels_opened_total: self.channels.opened_total.load(Ordering::Relaxed),
             connect_requests_total: self.counters.connect_requests.load(Ordering::Relaxed),
             authority_rewrites_total: rewrites,
+            transitions_total: self.events.total(),
         }
     }
 }

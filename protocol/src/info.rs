@@ -99,6 +99,11 @@ pub struct AliasInfo {
     pub endpoints: Endpoints,
     /// Who holds leases on the alias.
     pub leases: Vec<LeaseHolder>,
+    /// The cause of the current state when it is not `ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The latest state changes, oldest first (at most 100).
+    pub transitions: Vec<Event>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,
 }
@@ -110,6 +115,45 @@ pub struct Endpoints {
     pub unix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<String>,
+}
+
+/// One state change of an alias, as recorded and as streamed by `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// RFC 3339 time of the change.
+    pub time: String,
+    pub alias: String,
+    pub from: AliasState,
+    pub to: AliasState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A line of the event stream: an event, or a marker that a slow reader missed some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventLine {
+    Event(Event),
+    Dropped { dropped: u64 },
+}
+
+/// How `reconnect` replaces an alias's channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconnectMode {
+    /// New channels are ready before the old ones stop taking calls.
+    #[default]
+    Gradual,
+    /// The old channels close first.
+    Immediate,
+}
+
+/// The body of `reconnect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconnectRequest {
+    #[serde(default)]
+    pub mode: ReconnectMode,
 }
 
 /// A process holding a lease on an alias.
@@ -180,4 +224,6 @@ pub struct StatusInfo {
     pub connect_requests_total: u64,
     /// Data-plane requests whose unusable `:authority` was replaced (grpcio on `unix:`).
     pub authority_rewrites_total: u64,
+    /// Alias state changes since start.
+    pub transitions_total: u64,
 }

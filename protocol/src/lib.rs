@@ -17,7 +17,8 @@ pub use alias::{AliasNameError, validate_alias_name};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use info::{
     AliasInfo, AliasList, AliasState, AliasSummary, AuthKind, ConnectResponse, DisconnectRequest,
-    Endpoints, LeaseHolder, ReleaseRequest, ServerInfo, StatusInfo, TlsInfo,
+    Endpoints, Event, EventLine, LeaseHolder, ReconnectMode, ReconnectRequest, ReleaseRequest,
+    ServerInfo, StatusInfo, TlsInfo,
 };
 pub use params::{ConnectParams, PoolMode, Port, Secret};
 

@@ -4,7 +4,7 @@
 #
 #   milvus.sh install ROOT
 #   milvus.sh install-client ROOT                # pymilvus 3.0.2 into ROOT/pyclient
-#   milvus.sh start   ROOT NAME PORT [--auth] [--tls 1|2] [--certs DIR] [--watch-pid PID]
+#   milvus.sh start   ROOT NAME PORT [--auth] [--tls 1|2] [--certs DIR] [--watch-pid PID] [--keep-data]
 #   milvus.sh stop    ROOT NAME
 #
 # `start` returns once the server answers its healthz probe. With --watch-pid the server
@@ -49,19 +49,22 @@ install-client)
   ;;
 start)
   name=${3:?name}; port=${4:?port}; shift 4
-  auth=0; tls=0; certs=""; watch=""
+  auth=0; tls=0; certs=""; watch=""; keep=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --auth) auth=1 ;;
       --tls) tls=$2; shift ;;
       --certs) certs=$2; shift ;;
       --watch-pid) watch=$2; shift ;;
+      --keep-data) keep=1 ;;
       *) echo "milvus.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
   done
   base=$root/instances/$name
-  rm -rf "$base"; mkdir -p "$base/logs"
+  # --keep-data restarts an instance on the data it had (e.g. after it was killed).
+  [ "$keep" = 1 ] || rm -rf "$base"
+  mkdir -p "$base/logs"; rm -f "$base/milvus.pid"
   "$venv/bin/python" "$here/configure.py" "$base" "$port" "$auth" "$tls" "${certs:-$base}"
   metrics_port=$((port + 9))
   (
@@ -75,7 +78,9 @@ start)
       stop_pid "$child"
     fi
     wait "$child" || true
-    [ -z "$watch" ] || rm -rf "$base"
+    # Remove the data when the watched process is gone, not when Milvus merely died (a
+    # test may restart it on the same data).
+    if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then rm -rf "$base"; fi
   ) >/dev/null 2>&1 </dev/null &
   for _ in $(seq 1 600); do
     if [ -f "$base/milvus.pid" ] && ! kill -0 "$(cat "$base/milvus.pid")" 2>/dev/null; then

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use milvus_connd_client::{
-    AliasInfo, Client, ClientError, ConnectParams, PoolMode, Port, Secret, StatusInfo,
+    AliasInfo, Client, ClientError, ConnectParams, EventLine, PoolMode, Port, ReconnectMode,
+    Secret, StatusInfo,
 };
 
 /// Manage the Milvus connections of a local milvus-connd.
@@ -54,6 +55,15 @@ enum Command {
     },
     /// Disconnect an alias and forget it.
     Remove { alias: String },
+    /// Replace an alias's channels: new ones first (gradual) or old ones closed first.
+    Reconnect {
+        alias: String,
+        /// Close the old channels before opening new ones.
+        #[arg(long)]
+        immediate: bool,
+    },
+    /// Print state changes as they happen (of one alias, or of all).
+    Watch { alias: Option<String> },
     /// Drop a lease (as printed by `connect`).
     Release { alias: String, lease: String },
     /// Call Milvus's GetVersion through the alias's data socket.
@@ -246,6 +256,17 @@ fn print_alias(info: &AliasInfo) {
         }
     );
     println!("owner_uid:   {}", info.owner_uid);
+    if let Some(cause) = &info.cause {
+        println!("cause:       {cause}");
+    }
+    for event in info.transitions.iter().rev().take(5).rev() {
+        println!(
+            "  {} {} -> {}",
+            event.time,
+            event.from.as_str(),
+            event.to.as_str()
+        );
+    }
     if let Some(server) = &info.server {
         println!(
             "server:      Milvus {} (identifier {})",
@@ -265,6 +286,7 @@ fn print_status(status: &StatusInfo) {
     println!("channels open:     {}", status.channels_open);
     println!("channels opened:   {}", status.channels_opened_total);
     println!("connect requests:  {}", status.connect_requests_total);
+    println!("state changes:     {}", status.transitions_total);
 }
 
 async fn run(cli: Cli) -> Result<(), RunError> {
@@ -333,6 +355,40 @@ async fn run(cli: Cli) -> Result<(), RunError> {
                 info.alias, info.address
             );
             println!("socket: unix:{}", info.endpoints.unix);
+        }
+        Command::Reconnect { alias, immediate } => {
+            let mode = if immediate {
+                ReconnectMode::Immediate
+            } else {
+                ReconnectMode::Gradual
+            };
+            let info = client.reconnect(&alias, mode).await?;
+            if json {
+                return Ok(print_json(&info)?);
+            }
+            println!(
+                "reconnected {} ({} of {} channels ready)",
+                info.alias, info.channels_ready, info.pool_size
+            );
+        }
+        Command::Watch { alias } => {
+            let mut events = client.events(alias.as_deref()).await?;
+            while let Some(line) = events.next().await {
+                match line? {
+                    line if json => println!("{}", serde_json::to_string(&line)?),
+                    EventLine::Event(event) => println!(
+                        "{} {} {} -> {}{}",
+                        event.time,
+                        event.alias,
+                        event.from.as_str(),
+                        event.to.as_str(),
+                        event.cause.map(|c| format!(" ({c})")).unwrap_or_default()
+                    ),
+                    EventLine::Dropped { dropped } => {
+                        println!("... {dropped} events dropped (reader too slow)")
+                    }
+                }
+            }
         }
         Command::Release { alias, lease } => {
             let info = client.release(&alias, &lease).await?;

@@ -1,10 +1,12 @@
 //! HTTP plumbing of the control API: reading a bounded JSON body within a deadline, and
 //! writing JSON answers and errors in the one shape clients expect.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use milvus_connd_protocol::{ApiError, ErrorBody, ErrorCode, MAX_BODY_BYTES};
@@ -13,7 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-pub type Answer = Response<Full<Bytes>>;
+/// Every answer: a JSON document, or (for `/v1/events`) a stream of lines.
+pub type Answer = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
 /// A request that could not be read: answered with `status` and a `ParamError`.
 #[derive(Debug)]
@@ -88,7 +91,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
             Response::builder()
                 .status(status)
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
+                .body(Full::new(Bytes::from(body)).boxed_unsync())
                 .unwrap_or_else(|_| fallback())
         }
         Err(_) => fallback(),
@@ -96,9 +99,12 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
 }
 
 fn fallback() -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::from_static(
-        b"{\"error\":{\"code\":\"Internal\",\"message\":\"cannot encode the answer\",\"retriable\":false}}\n",
-    )));
+    let mut answer = Response::new(
+        Full::new(Bytes::from_static(
+            b"{\"error\":{\"code\":\"Internal\",\"message\":\"cannot encode the answer\",\"retriable\":false}}\n",
+        ))
+        .boxed_unsync(),
+    );
     *answer.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     answer
 }
@@ -130,7 +136,17 @@ pub fn rejection(rejection: Rejection) -> Answer {
 }
 
 pub fn no_content() -> Answer {
-    let mut answer = Response::new(Full::new(Bytes::new()));
+    let mut answer = Response::new(Full::new(Bytes::new()).boxed_unsync());
     *answer.status_mut() = StatusCode::NO_CONTENT;
+    answer
+}
+
+/// A streamed answer of newline-delimited JSON.
+pub fn ndjson(body: UnsyncBoxBody<Bytes, Infallible>) -> Answer {
+    let mut answer = Response::new(body);
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
     answer
 }

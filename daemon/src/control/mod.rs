@@ -4,6 +4,7 @@
 //! task, with a deadline on request headers so that a stalled client only costs itself.
 //! Past `MAX_CONTROL_CONNECTIONS` a connection is answered `LimitExceeded` and closed.
 
+mod events;
 mod http;
 mod routes;
 

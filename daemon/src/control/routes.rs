@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use ::http::{Method, Request, StatusCode, header};
 use hyper::body::Incoming;
 use milvus_connd_protocol::{
-    ConnectParams, DisconnectRequest, MAX_BODY_BYTES, ReleaseRequest, StatusInfo,
+    ConnectParams, DisconnectRequest, MAX_BODY_BYTES, ReconnectRequest, ReleaseRequest, StatusInfo,
 };
 
+use super::events;
 use super::http::{self, Answer, Rejection};
 use crate::peer::Peer;
 use crate::registry::Registry;
@@ -27,6 +28,7 @@ enum Route<'a> {
     Alias(&'a str),
     AliasAction(&'a str, &'a str),
     Status,
+    Events,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -38,9 +40,10 @@ fn route(path: &str) -> Option<Route<'_>> {
         [
             "aliases",
             alias,
-            action @ ("connect" | "disconnect" | "release"),
+            action @ ("connect" | "disconnect" | "release" | "reconnect"),
         ] => Some(Route::AliasAction(alias, action)),
         ["status"] => Some(Route::Status),
+        ["events"] => Some(Route::Events),
         _ => None,
     }
 }
@@ -68,6 +71,7 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let Some(route) = route(&path) else {
         return http::rejection(Rejection::new(
             StatusCode::NOT_FOUND,
@@ -103,6 +107,12 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
                 Err(rejection) => http::rejection(rejection),
             }
         }
+        (Route::AliasAction(alias, "reconnect"), Method::POST) => {
+            match http::read_json::<ReconnectRequest>(body, ctx.request_timeout).await {
+                Ok(request) => answer(registry.reconnect(&peer, alias, request.mode).await, alias),
+                Err(rejection) => http::rejection(rejection),
+            }
+        }
         (Route::AliasAction(alias, _disconnect), Method::POST) => {
             match http::read_json::<DisconnectRequest>(body, ctx.request_timeout).await {
                 Ok(request) => answer(
@@ -115,6 +125,12 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
         (Route::AliasAction(..), _) => method_not_allowed("POST"),
         (Route::Status, Method::GET) => http::json(StatusCode::OK, &status(&ctx, &peer)),
         (Route::Status, _) => method_not_allowed("GET"),
+        (Route::Events, Method::GET) => events::stream(
+            registry.clone(),
+            peer,
+            events::alias_filter(query.as_deref()),
+        ),
+        (Route::Events, _) => method_not_allowed("GET"),
     }
 }
 
@@ -137,5 +153,6 @@ fn status(ctx: &Context, peer: &Peer) -> StatusInfo {
         channels_opened_total: stats.channels_opened_total,
         connect_requests_total: stats.connect_requests_total,
         authority_rewrites_total: stats.authority_rewrites_total,
+        transitions_total: stats.transitions_total,
     }
 }

@@ -96,10 +96,22 @@ pub async fn forward(
     if !route.allow_client_db || !headers.contains_key(&DBNAME) {
         headers.insert(DBNAME.clone(), route.dbname.clone());
     }
+    // With no usable channel the call fails now, naming the alias and the cause, instead
+    // of waiting for a reconnect the client cannot see.
+    let picked = match route.pool.pick() {
+        Ok(picked) => picked,
+        Err(cause) => {
+            return refuse(tonic::Status::unavailable(format!(
+                "alias '{}' is in transient_failure: {cause}",
+                handle.name
+            )));
+        }
+    };
     let activity = handle.begin();
-    let (mut channel, in_flight) = route.pool.pick();
+    let (mut channel, in_flight, slot) = (picked.channel, picked.in_flight, picked.slot);
     let request = Request::from_parts(parts, tonic::body::Body::new(body));
     if let Err(err) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
+        route.pool.report_failure(slot);
         return refuse(tonic::Status::unavailable(format!(
             "alias '{}': upstream channel not ready: {err}",
             handle.name
@@ -119,10 +131,14 @@ pub async fn forward(
                 handle.name
             )))
         }
-        Err(err) => refuse(tonic::Status::unavailable(format!(
-            "alias '{}': upstream call failed: {err}",
-            handle.name
-        ))),
+        Err(err) => {
+            // A transport error: the channel's monitor should look now, not in 10 s.
+            route.pool.report_failure(slot);
+            refuse(tonic::Status::unavailable(format!(
+                "alias '{}': upstream call failed: {err}",
+                handle.name
+            )))
+        }
     }
 }
 

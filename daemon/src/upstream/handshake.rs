@@ -3,8 +3,13 @@
 //! `ListDatabases` when the alias names a database other than `default`.
 
 use milvus_connd_proto::common::{self, ClientInfo};
+use milvus_connd_proto::health::HealthCheckRequest;
+use milvus_connd_proto::health::health_check_response::ServingStatus;
+use milvus_connd_proto::health::health_client::HealthClient;
 use milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient;
-use milvus_connd_proto::milvus::{ConnectRequest, GetVersionRequest, ListDatabasesRequest};
+use milvus_connd_proto::milvus::{
+    CheckHealthRequest, ConnectRequest, GetVersionRequest, ListDatabasesRequest,
+};
 use milvus_connd_protocol::{ErrorCode, ServerInfo};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
@@ -17,6 +22,7 @@ use crate::error::{Error, Result};
 /// A Milvus stub over `channel` that adds `authorization` to each call.
 #[derive(Debug, Clone)]
 pub struct Calls {
+    channel: Channel,
     client: MilvusServiceClient<Channel>,
     authorization: Option<AsciiMetadataValue>,
     target: Target,
@@ -28,10 +34,11 @@ impl Calls {
         authorization: Option<AsciiMetadataValue>,
         target: Target,
     ) -> Self {
-        let client = MilvusServiceClient::new(channel)
+        let client = MilvusServiceClient::new(channel.clone())
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
         Self {
+            channel,
             client,
             authorization,
             target,
@@ -98,6 +105,56 @@ impl Calls {
             .into_inner();
         self.check(response.status, "GetVersion")?;
         Ok(response.version)
+    }
+
+    /// A health probe: `CheckHealth`, else `grpc.health.v1` Check, else `GetVersion` (for
+    /// servers without either). `Ok(None)` is healthy; `Ok(Some(reasons))` is Milvus
+    /// saying it is not.
+    pub async fn probe(&mut self) -> Result<Option<String>> {
+        let answer = self
+            .client
+            .check_health(self.request(CheckHealthRequest {}))
+            .await;
+        match answer {
+            Ok(response) => {
+                let response = response.into_inner();
+                self.check(response.status, "CheckHealth")?;
+                if response.is_healthy {
+                    return Ok(None);
+                }
+                let reasons = response.reasons.join("; ");
+                Ok(Some(if reasons.is_empty() {
+                    "Milvus reports itself unhealthy".into()
+                } else {
+                    reasons
+                }))
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                self.probe_standard().await
+            }
+            Err(status) => Err(status_error(&self.target, "CheckHealth", status)),
+        }
+    }
+
+    async fn probe_standard(&mut self) -> Result<Option<String>> {
+        let mut health = HealthClient::new(self.channel.clone());
+        match health
+            .check(self.request(HealthCheckRequest::default()))
+            .await
+        {
+            Ok(response) => {
+                let status = response.into_inner().status;
+                if status == ServingStatus::Serving as i32 {
+                    Ok(None)
+                } else {
+                    Ok(Some(format!("grpc.health.v1 reports status {status}")))
+                }
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                self.version().await.map(|_| None)
+            }
+            Err(status) => Err(status_error(&self.target, "Health/Check", status)),
+        }
     }
 
     /// Fails with `DatabaseNotFound` unless `db_name` exists.

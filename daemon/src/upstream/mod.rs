@@ -32,6 +32,8 @@ pub struct ChannelCounters {
 #[derive(Debug)]
 pub struct Upstream {
     pub channel: Channel,
+    /// Signalled when the connection closes or fails.
+    pub closed: Arc<tokio::sync::Notify>,
     pub server: ServerInfo,
     authorization: Option<AsciiMetadataValue>,
     endpoint: EndpointConfig,
@@ -51,7 +53,8 @@ impl Upstream {
                 Ok::<_, Error>(value)
             })
             .transpose()?;
-        let channel = transport::open_channel(endpoint).await?;
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let channel = transport::open_channel(endpoint, closed.clone()).await?;
         let mut calls = Calls::new(
             channel.clone(),
             authorization.clone(),
@@ -65,6 +68,7 @@ impl Upstream {
         counters.opened_total.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             channel,
+            closed,
             server,
             authorization,
             endpoint: endpoint.clone(),

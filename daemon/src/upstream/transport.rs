@@ -6,13 +6,16 @@
 //! closed without saying why.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use milvus_connd_protocol::ErrorCode;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
@@ -56,6 +59,66 @@ pub enum DialError {
 
 type Plain = Either<TcpStream, UnixStream>;
 type Stream = Either<Plain, TlsStream<Plain>>;
+
+/// A connection that signals `closed` when the peer closes it or it fails, so a channel's
+/// monitor learns of a dead Milvus at once rather than at its next probe.
+struct Watched {
+    inner: Stream,
+    closed: Arc<Notify>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = ready!(Pin::new(&mut self.inner).poll_read(cx, buf));
+        if result.is_err() || (buf.filled().len() == before && buf.remaining() > 0) {
+            self.closed.notify_one();
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write(cx, data));
+        if result.is_err() {
+            self.closed.notify_one();
+        }
+        Poll::Ready(result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs));
+        if result.is_err() {
+            self.closed.notify_one();
+        }
+        Poll::Ready(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 async fn dial_plain(target: &Target) -> Result<Plain, DialError> {
     match target {
@@ -151,9 +214,10 @@ fn tls_setup(config: &EndpointConfig) -> Result<Option<TlsSetup>> {
         .transpose()
 }
 
-/// Opens a channel (one HTTP/2 connection) to the endpoint. Certificate files are read
-/// now, so rotated files take effect on the next connect.
-pub async fn open_channel(config: &EndpointConfig) -> Result<Channel> {
+/// Opens a channel (one HTTP/2 connection) to the endpoint; `closed` is signalled when its
+/// connection ends. Certificate files are read now, so rotated files take effect on the
+/// next connect.
+pub async fn open_channel(config: &EndpointConfig, closed: Arc<Notify>) -> Result<Channel> {
     let target = config.target.clone();
     let tls = tls_setup(config)?;
     // The URI only provides :authority; the connector below decides where to go.
@@ -169,7 +233,11 @@ pub async fn open_channel(config: &EndpointConfig) -> Result<Channel> {
     let connector = tower::service_fn(move |_: Uri| {
         let target = target.clone();
         let tls = tls.clone();
-        async move { dial(&target, tls.as_ref()).await.map(TokioIo::new) }
+        let closed = closed.clone();
+        async move {
+            let inner = dial(&target, tls.as_ref()).await?;
+            Ok::<_, DialError>(TokioIo::new(Watched { inner, closed }))
+        }
     });
     endpoint
         .connect_with_connector(connector)
