@@ -108,6 +108,26 @@ impl Drop for Pool {
     }
 }
 
+/// A slot's state after a probe, given the failures before it: three failures in a row,
+/// or one that shows the connection is gone, give the channel up (`keep` is false).
+pub fn after_probe(failures: u32, outcome: ProbeOutcome) -> (SlotState, u32, bool) {
+    match outcome {
+        ProbeOutcome::Healthy => (SlotState::Ready, 0, true),
+        ProbeOutcome::Unhealthy(reasons) => (SlotState::ServerUnhealthy(reasons), 0, true),
+        ProbeOutcome::Failed {
+            cause,
+            connection_lost,
+        } => {
+            let failures = failures + 1;
+            if connection_lost || failures >= health::UNHEALTHY_AFTER {
+                (SlotState::Down(cause), failures, false)
+            } else {
+                (SlotState::Suspect(cause), failures, true)
+            }
+        }
+    }
+}
+
 /// Counts a call against its channel until dropped.
 #[derive(Debug)]
 pub struct InFlight {
@@ -212,28 +232,13 @@ impl Pool {
         }
     }
 
-    /// Applies a probe's outcome to a slot: three failures in a row, or one that shows the
-    /// connection is gone, give the channel up.
+    /// Applies a probe's outcome to a slot.
     pub fn record_probe(&self, slot: &Slot, outcome: ProbeOutcome) {
-        let (_, failures) = slot.state();
-        match outcome {
-            ProbeOutcome::Healthy => slot.set_state(SlotState::Ready, 0),
-            ProbeOutcome::Unhealthy(reasons) => {
-                slot.set_state(SlotState::ServerUnhealthy(reasons), 0)
-            }
-            ProbeOutcome::Failed {
-                cause,
-                connection_lost,
-            } => {
-                let failures = failures + 1;
-                if connection_lost || failures >= health::UNHEALTHY_AFTER {
-                    slot.set_member(None);
-                    slot.set_state(SlotState::Down(cause), failures);
-                } else {
-                    slot.set_state(SlotState::Suspect(cause), failures);
-                }
-            }
+        let (state, failures, keep) = after_probe(slot.state().1, outcome);
+        if !keep {
+            slot.set_member(None);
         }
+        slot.set_state(state, failures);
         self.recompute();
     }
 
@@ -332,5 +337,45 @@ impl Pool {
         self.slots
             .iter()
             .find_map(|s| s.member().map(|m| m.upstream.calls()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(connection_lost: bool) -> ProbeOutcome {
+        ProbeOutcome::Failed {
+            cause: "x".into(),
+            connection_lost,
+        }
+    }
+
+    #[test]
+    fn three_failed_probes_or_a_lost_connection_give_a_channel_up_and_one_success_restores_it() {
+        let (state, failures, keep) = after_probe(0, failed(false));
+        assert_eq!(
+            (state, failures, keep),
+            (SlotState::Suspect("x".into()), 1, true)
+        );
+        let (_, failures, keep) = after_probe(failures, failed(false));
+        assert!(keep);
+        let (state, failures, keep) = after_probe(failures, failed(false));
+        assert_eq!(
+            (state, failures, keep),
+            (SlotState::Down("x".into()), 3, false)
+        );
+        assert_eq!(
+            after_probe(0, failed(true)).2,
+            false,
+            "a lost connection is final at once"
+        );
+        assert_eq!(
+            after_probe(2, ProbeOutcome::Healthy),
+            (SlotState::Ready, 0, true)
+        );
+        let (state, _, keep) = after_probe(0, ProbeOutcome::Unhealthy("quota".into()));
+        assert_eq!(state, SlotState::ServerUnhealthy("quota".into()));
+        assert!(keep, "an unhealthy Milvus still answers; its channel stays");
     }
 }

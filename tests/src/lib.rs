@@ -13,6 +13,7 @@ pub mod certs;
 pub mod daemon;
 pub mod milvus;
 pub mod net;
+pub mod relay;
 
 use std::path::PathBuf;
 

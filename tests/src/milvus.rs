@@ -115,20 +115,15 @@ fn free_port_block() -> u16 {
         .expect("a free block of 12 loopback ports")
 }
 
-fn start(flavor: Flavor) -> Milvus {
-    install();
-    let root = crate::harness_dir();
-    let port = free_port_block();
-    let name = format!("{}-{}", flavor.name(), std::process::id());
+fn start_args(flavor: Flavor, name: &str, port: u16) -> Vec<String> {
     let mut args = vec![
         "start".into(),
-        root.display().to_string(),
-        name,
+        crate::harness_dir().display().to_string(),
+        name.to_owned(),
         port.to_string(),
         "--watch-pid".into(),
         std::process::id().to_string(),
     ];
-    let certs = crate::certs::shared();
     match flavor {
         Flavor::Plain => {}
         Flavor::Auth => args.push("--auth".into()),
@@ -136,10 +131,95 @@ fn start(flavor: Flavor) -> Milvus {
         Flavor::MutualTlsAuth => args.extend(["--auth".into(), "--tls".into(), "2".into()]),
     }
     if matches!(flavor, Flavor::Tls | Flavor::MutualTlsAuth) {
-        args.extend(["--certs".into(), certs.dir.display().to_string()]);
+        args.extend([
+            "--certs".into(),
+            crate::certs::shared().dir.display().to_string(),
+        ]);
     }
-    run(&args);
+    args
+}
+
+fn start(flavor: Flavor) -> Milvus {
+    install();
+    let port = free_port_block();
+    run(&start_args(
+        flavor,
+        &format!("{}-{}", flavor.name(), std::process::id()),
+        port,
+    ));
     Milvus { flavor, port }
+}
+
+/// A Milvus of one test's own, which it may kill and restart; stopped when dropped.
+#[derive(Debug)]
+pub struct Dedicated {
+    pub milvus: Milvus,
+    name: String,
+}
+
+impl Dedicated {
+    pub fn start(flavor: Flavor) -> Self {
+        install();
+        let _guard = starting().lock().unwrap_or_else(|p| p.into_inner());
+        let port = free_port_block();
+        let name = format!("{}-dedicated-{}-{port}", flavor.name(), std::process::id());
+        run(&start_args(flavor, &name, port));
+        Self {
+            milvus: Milvus { flavor, port },
+            name,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let path = crate::harness_dir()
+            .join("instances")
+            .join(&self.name)
+            .join("milvus.pid");
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .expect("milvus pid file")
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9 milvus");
+        // Wait until it is gone, so a restart finds its ports free.
+        for _ in 0..200 {
+            if nix::sys::signal::kill(pid, None).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts it again on the same data and port; returns once it answers healthz.
+    pub fn restart(&self) {
+        let mut args = start_args(self.milvus.flavor, &self.name, self.milvus.port);
+        args.push("--keep-data".into());
+        run(&args);
+    }
+}
+
+impl Drop for Dedicated {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args([
+                "stop",
+                &crate::harness_dir().display().to_string(),
+                &self.name,
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(crate::harness_dir().join("instances").join(&self.name));
+    }
+}
+
+/// Start one Milvus at a time: two start-ups at once on 2 cores only slow each other.
+fn starting() -> &'static Mutex<()> {
+    static STARTING: Mutex<()> = Mutex::new(());
+    &STARTING
 }
 
 /// The shared instance of `flavor`, started on first use.
@@ -148,8 +228,6 @@ pub fn shared(flavor: Flavor) -> &'static Milvus {
     static AUTH: OnceLock<Milvus> = OnceLock::new();
     static TLS: OnceLock<Milvus> = OnceLock::new();
     static MTLS: OnceLock<Milvus> = OnceLock::new();
-    // Start one at a time: two Milvus start-ups at once on 2 cores only slow each other.
-    static STARTING: Mutex<()> = Mutex::new(());
     let cell = match flavor {
         Flavor::Plain => &PLAIN,
         Flavor::Auth => &AUTH,
@@ -157,7 +235,7 @@ pub fn shared(flavor: Flavor) -> &'static Milvus {
         Flavor::MutualTlsAuth => &MTLS,
     };
     cell.get_or_init(|| {
-        let _guard = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = starting().lock().unwrap_or_else(|p| p.into_inner());
         start(flavor)
     })
 }

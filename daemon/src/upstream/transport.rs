@@ -82,6 +82,13 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // hyper drops the connection itself when a keepalive ping goes unanswered.
+        self.closed.notify_one();
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,

@@ -1,0 +1,298 @@
+//! Health monitoring and reconnection, proven with faults: Milvus killed (SIGKILL) under
+//! load and started again on the same data, a network path that silently stops forwarding
+//! (a relay in this test process: a real Milvus cannot produce that), and a gradual
+//! reconnect during steady traffic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use milvus_connd_client::{AliasState, ConnectParams, EventLine, ReconnectMode};
+use milvus_connd_proto::milvus::GetVersionRequest;
+use milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient;
+use milvus_connd_tests::daemon::Daemon;
+use milvus_connd_tests::milvus::{Dedicated, Flavor, python, run_python};
+use milvus_connd_tests::relay::Relay;
+use serde_json::{Value, json};
+
+fn params(value: Value) -> ConnectParams {
+    serde_json::from_value(value).expect("valid params")
+}
+
+async fn wait_for_state(
+    daemon: &Daemon,
+    alias: &str,
+    want: AliasState,
+    within: Duration,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let info = daemon
+            .client()
+            .get(alias)
+            .await
+            .expect("the control API answers");
+        if info.state == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{alias} not {want:?} within {within:?}: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn milvus_killed_under_load_fails_fast_and_recovers_without_client_action() {
+    let milvus = Dedicated::start(Flavor::Plain);
+    let daemon = Daemon::start();
+    let lease = daemon
+        .client()
+        .connect(
+            "victim",
+            &params(json!({"uri": format!("http://{}", milvus.milvus.address())})),
+        )
+        .await
+        .expect("connect");
+    let uri = format!("unix:{}", lease.alias.endpoints.unix);
+    run_python("collection.py", &[&uri, "kill_test", "prepare"]);
+    let mut events = daemon
+        .client()
+        .events(Some("victim"))
+        .await
+        .expect("event stream");
+
+    let mut clients: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(python())
+                .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/load.py"))
+                .args([&uri, "kill_test", "150"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn client")
+        })
+        .collect();
+    // Every client has connected and searched before Milvus goes away.
+    let mut summaries = Vec::new();
+    for client in &mut clients {
+        let stdout = client.stdout.take().expect("stdout");
+        let reader = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead as _;
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let first = lines.next();
+            (first, lines)
+        });
+        let (first, lines) = reader.await.expect("join");
+        assert_eq!(
+            first.and_then(Result::ok).as_deref(),
+            Some("ready"),
+            "a client did not start"
+        );
+        summaries.push(lines);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    milvus.kill();
+    let killed = Instant::now();
+    let to_failure = wait_for_state(
+        &daemon,
+        "victim",
+        AliasState::TransientFailure,
+        Duration::from_secs(20),
+    )
+    .await;
+    // Calls fail at once, naming the alias and the cause.
+    let mut stub = MilvusServiceClient::new(lease.channel());
+    let started = Instant::now();
+    let status = stub
+        .get_version(GetVersionRequest {})
+        .await
+        .expect_err("Milvus is down");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(status.message().contains("victim"), "{}", status.message());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "not fast: {:?}",
+        started.elapsed()
+    );
+    // The daemon keeps serving its control API.
+    daemon
+        .client()
+        .status()
+        .await
+        .expect("status while Milvus is down");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Blocking is fine here: the daemon is another process, and the clients too.
+    milvus.restart();
+    let restarted = Instant::now();
+    let to_ready = wait_for_state(
+        &daemon,
+        "victim",
+        AliasState::Ready,
+        Duration::from_secs(60),
+    )
+    .await;
+    eprintln!(
+        "kill -> transient_failure: {:?}; Milvus healthy -> alias ready: {:?} (Milvus down for {:?})",
+        to_failure,
+        to_ready,
+        restarted.duration_since(killed)
+    );
+
+    for (client, mut lines) in clients.into_iter().zip(summaries) {
+        let (output, line) =
+            tokio::task::spawn_blocking(move || (client.wait_with_output(), lines.next()))
+                .await
+                .expect("join");
+        let output = output.expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = line.and_then(Result::ok).expect("a summary line");
+        let summary: Value = serde_json::from_str(&line).expect("summary");
+        assert_eq!(
+            summary["recovered"], true,
+            "a client did not recover: {summary}"
+        );
+        // A search has a 2 s budget, but pymilvus answers UNAVAILABLE by reconnecting its
+        // own channel, with a Connect of 10 s budget that may meet a Milvus still starting:
+        // no call may outlast that.
+        let longest = summary["longest_call"].as_f64().expect("longest");
+        assert!(longest < 12.0, "a call hung for {longest} s: {summary}");
+    }
+
+    // The stream showed the transitions in order.
+    let mut seen = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await
+    {
+        if let Ok(EventLine::Event(event)) = line {
+            seen.push(event.to);
+        }
+    }
+    let failure = seen
+        .iter()
+        .position(|s| *s == AliasState::TransientFailure)
+        .expect("transient_failure streamed");
+    assert!(
+        seen[failure..].contains(&AliasState::Ready),
+        "no return to ready after the failure: {seen:?}"
+    );
+    run_python("collection.py", &[&uri, "kill_test", "drop"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_black_holed_path_is_detected_within_twenty_seconds() {
+    let milvus = Dedicated::start(Flavor::Plain);
+    let upstream = milvus.milvus.address().parse().expect("addr");
+    let relay = Relay::start(upstream).await;
+    let daemon = Daemon::start();
+    let _lease = daemon
+        .client()
+        .connect(
+            "blackhole",
+            &params(json!({"address": relay.addr.to_string(), "pool_size": 1})),
+        )
+        .await
+        .expect("connect through the relay");
+    let mut events = daemon
+        .client()
+        .events(Some("blackhole"))
+        .await
+        .expect("event stream");
+    relay.black_hole();
+    let started = Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.next().await {
+                Some(Ok(EventLine::Event(event))) if event.to != AliasState::Ready => return event,
+                Some(_) => continue,
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("no state change within 20 s of the black hole");
+    eprintln!(
+        "black hole detected after {:?}: {:?}",
+        started.elapsed(),
+        event
+    );
+    assert!(matches!(
+        event.to,
+        AliasState::Degraded | AliasState::TransientFailure
+    ));
+    assert!(event.cause.is_some(), "the event names a cause");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gradual_reconnect_under_steady_traffic_fails_no_call_and_opens_new_connections() {
+    let milvus = Dedicated::start(Flavor::Plain);
+    let daemon = Daemon::start();
+    let lease = daemon
+        .client()
+        .connect(
+            "steady",
+            &params(json!({"uri": format!("http://{}", milvus.milvus.address())})),
+        )
+        .await
+        .expect("connect");
+    let before = lease.alias.server.clone().expect("server").identifier;
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
+            let mut stub = MilvusServiceClient::new(lease.channel());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    match stub.get_version(GetVersionRequest {}).await {
+                        Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                        Err(_) => failed.fetch_add(1, Ordering::SeqCst),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut identifiers = vec![before];
+    for _ in 0..3 {
+        let info = daemon
+            .client()
+            .reconnect("steady", ReconnectMode::Gradual)
+            .await
+            .expect("reconnect");
+        identifiers.push(info.server.expect("server").identifier);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "calls failed during gradual reconnects"
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 100,
+        "too few calls to mean anything"
+    );
+    let mut unique = identifiers.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        identifiers.len(),
+        "every reconnect made new upstream connections: {identifiers:?}"
+    );
+    let status = daemon.client().status().await.expect("status");
+    assert_eq!(
+        status.channels_opened_total, 8,
+        "2 channels at connect + 2 per reconnect"
+    );
+}
