@@ -108,19 +108,32 @@ impl Drop for Pool {
     }
 }
 
-/// A slot's state after a probe, given the failures before it: three failures in a row,
-/// or one that shows the connection is gone, give the channel up (`keep` is false).
+/// A slot's state after a probe, given the failures before it. A probe that shows the
+/// connection is gone gives the channel up (`keep` is false) so it is replaced; failures
+/// on a live connection (timeouts, errors) make it suspect, and from the third in a row
+/// on it counts as unhealthy, but it keeps serving: Milvus answers slowly while it
+/// recovers, and dropping its channels then would only fail calls that would succeed.
 pub fn after_probe(failures: u32, outcome: ProbeOutcome) -> (SlotState, u32, bool) {
     match outcome {
         ProbeOutcome::Healthy => (SlotState::Ready, 0, true),
         ProbeOutcome::Unhealthy(reasons) => (SlotState::ServerUnhealthy(reasons), 0, true),
         ProbeOutcome::Failed {
             cause,
-            connection_lost,
+            connection_lost: true,
+        } => (SlotState::Down(cause), failures + 1, false),
+        ProbeOutcome::Failed {
+            cause,
+            connection_lost: false,
         } => {
             let failures = failures + 1;
-            if connection_lost || failures >= health::UNHEALTHY_AFTER {
-                (SlotState::Down(cause), failures, false)
+            if failures >= health::UNHEALTHY_AFTER {
+                (
+                    SlotState::ServerUnhealthy(format!(
+                        "{failures} health probes failed in a row: {cause}"
+                    )),
+                    failures,
+                    true,
+                )
             } else {
                 (SlotState::Suspect(cause), failures, true)
             }
@@ -352,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn three_failed_probes_or_a_lost_connection_give_a_channel_up_and_one_success_restores_it() {
+    fn a_lost_connection_drops_the_channel_and_failing_probes_make_it_unhealthy() {
         let (state, failures, keep) = after_probe(0, failed(false));
         assert_eq!(
             (state, failures, keep),
@@ -361,18 +374,22 @@ mod tests {
         let (_, failures, keep) = after_probe(failures, failed(false));
         assert!(keep);
         let (state, failures, keep) = after_probe(failures, failed(false));
+        assert!(matches!(state, SlotState::ServerUnhealthy(_)), "{state:?}");
         assert_eq!(
-            (state, failures, keep),
-            (SlotState::Down("x".into()), 3, false)
+            (failures, keep),
+            (3, true),
+            "unhealthy after three, but kept"
         );
+        let (state, _, keep) = after_probe(0, failed(true));
         assert_eq!(
-            after_probe(0, failed(true)).2,
-            false,
+            (state, keep),
+            (SlotState::Down("x".into()), false),
             "a lost connection is final at once"
         );
         assert_eq!(
-            after_probe(2, ProbeOutcome::Healthy),
-            (SlotState::Ready, 0, true)
+            after_probe(5, ProbeOutcome::Healthy),
+            (SlotState::Ready, 0, true),
+            "one success heals"
         );
         let (state, _, keep) = after_probe(0, ProbeOutcome::Unhealthy("quota".into()));
         assert_eq!(state, SlotState::ServerUnhealthy("quota".into()));

@@ -25,6 +25,7 @@ def main():
     longest = 0.0
     errors = {}
     recovered = False
+    slow = []
     while time.monotonic() - start < max_seconds:
         began = time.monotonic()
         try:
@@ -37,12 +38,15 @@ def main():
             kind = type(err).__name__ + ": " + str(err)[:120]
             errors[kind] = errors.get(kind, 0) + 1
             time.sleep(0.05)
-        longest = max(longest, time.monotonic() - began)
+        took = time.monotonic() - began
+        if took > BUDGET + 1:
+            slow.append({"at": round(began - start, 2), "took": round(took, 2)})
+        longest = max(longest, took)
         if failed and streak >= 20:
             recovered = True
             break
     print(json.dumps({"ok": ok, "failed": failed, "recovered": recovered,
-                      "longest_call": longest, "errors": errors}))
+                      "longest_call": longest, "slow_calls": slow, "errors": errors}))
 
 
 if __name__ == "__main__":

@@ -123,6 +123,27 @@ async fn milvus_killed_under_load_fails_fast_and_recovers_without_client_action(
         .status()
         .await
         .expect("status while Milvus is down");
+    // Calls with a deadline, all through the outage and the restart: none outlives it.
+    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = probe_stop.clone();
+        let mut stub = MilvusServiceClient::new(lease.channel());
+        tokio::spawn(async move {
+            let (mut longest, mut calls, mut unavailable) = (Duration::ZERO, 0u32, 0u32);
+            while !stop.load(Ordering::SeqCst) {
+                let mut request = tonic::Request::new(GetVersionRequest {});
+                request.set_timeout(Duration::from_secs(2));
+                let started = Instant::now();
+                if let Err(status) = stub.get_version(request).await {
+                    unavailable += u32::from(status.code() == tonic::Code::Unavailable);
+                }
+                longest = longest.max(started.elapsed());
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (longest, calls, unavailable)
+        })
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Blocking is fine here: the daemon is another process, and the clients too.
@@ -142,6 +163,15 @@ async fn milvus_killed_under_load_fails_fast_and_recovers_without_client_action(
         restarted.duration_since(killed)
     );
 
+    probe_stop.store(true, Ordering::SeqCst);
+    let (longest, calls, unavailable) = prober.await.expect("prober");
+    eprintln!("deadline loop: {calls} calls, {unavailable} UNAVAILABLE, longest {longest:?}");
+    assert!(
+        longest < Duration::from_millis(2500),
+        "a call outlived its 2 s deadline: {longest:?}"
+    );
+    assert!(unavailable > 0, "the outage was not seen");
+
     for (client, mut lines) in clients.into_iter().zip(summaries) {
         let (output, line) =
             tokio::task::spawn_blocking(move || (client.wait_with_output(), lines.next()))
@@ -159,11 +189,14 @@ async fn milvus_killed_under_load_fails_fast_and_recovers_without_client_action(
             summary["recovered"], true,
             "a client did not recover: {summary}"
         );
-        // A search has a 2 s budget, but pymilvus answers UNAVAILABLE by reconnecting its
-        // own channel, with a Connect of 10 s budget that may meet a Milvus still starting:
-        // no call may outlast that.
-        let longest = summary["longest_call"].as_f64().expect("longest");
-        assert!(longest < 12.0, "a call hung for {longest} s: {summary}");
+        // pymilvus answers UNAVAILABLE by reconnecting its own channel with a Connect of
+        // 10 s budget, inside the failing call and outside its 2 s budget, and that Connect
+        // may meet a Milvus still starting: its call times are pymilvus's, reported only.
+        // The daemon's own promptness is asserted with the deadline loop above.
+        eprintln!(
+            "client: ok {} failed {} longest {:.2} s",
+            summary["ok"], summary["failed"], summary["longest_call"]
+        );
     }
 
     // The stream showed the transitions in order.

@@ -2,10 +2,11 @@
 //!
 //! Every channel of a pool has a monitor task. While the channel is open it probes it
 //! (`CheckHealth`, falling back to `grpc.health.v1` Check, then `GetVersion`) every 10 s
-//! with jitter, at once when the proxy saw a transport error on it, and every second while
-//! probes fail; three failures in a row, or one that shows the connection is gone, drop
-//! the channel. While it is closed the monitor reconnects it with [`backoff`]. The pool
-//! turns its slots' states into the alias state the registry records.
+//! with jitter, at once when its connection closes or the proxy saw a transport error on
+//! it, and every second while probes fail. A probe that finds the connection gone drops
+//! the channel, and the monitor reconnects it with [`backoff`]; three failures in a row on
+//! a live connection mark it unhealthy (`degraded`). The pool turns its slots' states into
+//! the alias state the registry records.
 
 pub mod backoff;
 
@@ -24,7 +25,7 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Consecutive failed probes after which a channel is given up.
+/// Consecutive failed probes after which a live channel counts as unhealthy.
 pub const UNHEALTHY_AFTER: u32 = 3;
 
 /// What one probe found.
