@@ -109,6 +109,8 @@ pub struct AliasConfig {
     pub pool_size: u32,
     pub listen_tcp: Option<SocketAddr>,
     pub allow_client_db: bool,
+    /// Channels are replaced after about this long.
+    pub max_lifetime: Option<Duration>,
     /// How long `connect` waits; this and the two below are not part of the connection's
     /// identity and may change while it is open.
     pub timeout: Duration,
@@ -126,6 +128,7 @@ impl AliasConfig {
             && self.pool_size == other.pool_size
             && self.listen_tcp == other.listen_tcp
             && self.allow_client_db == other.allow_client_db
+            && self.max_lifetime == other.max_lifetime
     }
 
     /// The alias as `get` shows it: no password, no token. Channels, endpoints and leases
@@ -153,6 +156,7 @@ impl AliasConfig {
             keep_warm: self.keep_warm,
             idle_timeout_seconds: self.idle_timeout.as_secs_f64(),
             allow_client_db: self.allow_client_db,
+            max_lifetime_seconds: self.max_lifetime.map(|d| d.as_secs_f64()),
             endpoints: Default::default(),
             leases: Vec::new(),
             cause: None,

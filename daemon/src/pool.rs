@@ -8,12 +8,15 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use milvus_connd_protocol::{AliasState, ServerInfo};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::alias_config::EndpointConfig;
+use crate::defaults;
 use crate::error::{Error, Result};
 use crate::health::{self, ProbeOutcome};
 use crate::upstream::{Calls, ChannelCounters, Upstream};
@@ -94,7 +97,13 @@ pub struct Pool {
     pub authorization: Option<http::HeaderValue>,
     pub endpoint: EndpointConfig,
     pub counters: Arc<ChannelCounters>,
+    /// Channels are replaced (gradually) after about this long, when set.
+    pub max_lifetime: Option<Duration>,
     health: watch::Sender<PoolHealth>,
+    /// HTTP/2 ping interval for new connections; doubled when Milvus says too_many_pings.
+    keepalive: Mutex<Duration>,
+    /// When an alias using the pool last had a lease or a call (probes are rarer after).
+    last_held: Mutex<Instant>,
 }
 
 impl Drop for Pool {
@@ -167,13 +176,16 @@ impl Pool {
     pub async fn open(
         endpoint: &EndpointConfig,
         size: u32,
+        max_lifetime: Option<Duration>,
         counters: Arc<ChannelCounters>,
     ) -> Result<Arc<Self>> {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..size {
             let endpoint = endpoint.clone();
             let counters = counters.clone();
-            tasks.spawn(async move { Upstream::open(&endpoint, counters).await });
+            tasks.spawn(async move {
+                Upstream::open(&endpoint, defaults::KEEPALIVE_INTERVAL, counters).await
+            });
         }
         let mut slots = Vec::with_capacity(size as usize);
         while let Some(joined) = tasks.join_next().await {
@@ -203,7 +215,10 @@ impl Pool {
             authorization,
             endpoint: endpoint.clone(),
             counters,
+            max_lifetime,
             health,
+            keepalive: Mutex::new(defaults::KEEPALIVE_INTERVAL),
+            last_held: Mutex::new(Instant::now()),
         });
         for (index, slot) in pool.slots.iter().enumerate() {
             tokio::spawn(health::monitor(Arc::downgrade(&pool), slot.clone(), index));
@@ -253,6 +268,41 @@ impl Pool {
         }
         slot.set_state(state, failures);
         self.recompute();
+    }
+
+    /// The ping interval for new connections.
+    pub fn keepalive(&self) -> Duration {
+        *self.keepalive.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Milvus refused our pings as too many: halve their rate (at most every 5 minutes).
+    pub fn slow_down_pings(&self) {
+        let mut keepalive = self.keepalive.lock().unwrap_or_else(|p| p.into_inner());
+        *keepalive = (*keepalive * 2).min(Duration::from_secs(300));
+        tracing::warn!(
+            address = %self.endpoint.target,
+            interval = ?*keepalive,
+            "Milvus sent GOAWAY too_many_pings; pinging less often"
+        );
+    }
+
+    /// Notes that an alias using the pool has a lease or calls right now.
+    pub fn mark_held(&self) {
+        *self.last_held.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Whether an alias held the pool within the last sweep or two.
+    pub fn recently_held(&self) -> bool {
+        let last = *self.last_held.lock().unwrap_or_else(|p| p.into_inner());
+        last.elapsed() < Duration::from_secs(5)
+    }
+
+    /// Installs a rotated channel in place of the old one, whose calls finish on it.
+    pub fn replace_member(&self, slot: &Slot, upstream: Upstream) {
+        slot.set_member(Some(Arc::new(Member {
+            upstream,
+            in_flight: AtomicUsize::new(0),
+        })));
     }
 
     /// A slot's reconnect result, from its monitor.

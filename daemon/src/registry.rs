@@ -126,7 +126,7 @@ pub struct EndpointSettings {
     pub socket_group: Option<u32>,
 }
 
-type PoolKey = (EndpointConfig, u32);
+type PoolKey = (EndpointConfig, u32, Option<Duration>);
 
 #[derive(Debug)]
 pub struct Registry {
@@ -561,7 +561,11 @@ impl Registry {
     /// A ready pool for `config`: a shared one when allowed and available (unless `fresh`),
     /// else new.
     async fn open_pool(&self, config: &AliasConfig, fresh: bool) -> Result<Arc<Pool>> {
-        let key = (config.endpoint.clone(), config.pool_size);
+        let key = (
+            config.endpoint.clone(),
+            config.pool_size,
+            config.max_lifetime,
+        );
         let shared = config.pool == PoolMode::Shared;
         let existing = (shared && !fresh)
             .then(|| lock(&self.shared).get(&key).and_then(Weak::upgrade))
@@ -569,8 +573,13 @@ impl Registry {
         let pool = match existing {
             Some(pool) => pool,
             None => {
-                let pool =
-                    Pool::open(&config.endpoint, config.pool_size, self.channels.clone()).await?;
+                let pool = Pool::open(
+                    &config.endpoint,
+                    config.pool_size,
+                    config.max_lifetime,
+                    self.channels.clone(),
+                )
+                .await?;
                 if shared {
                     let mut table = lock(&self.shared);
                     table.retain(|_, weak| weak.strong_count() > 0);
@@ -703,6 +712,11 @@ impl Registry {
                 }
                 alive
             });
+            if let Some(pool) = &alias.pool
+                && (!alias.leases.is_empty() || alias.handle.in_flight() > 0)
+            {
+                pool.mark_held();
+            }
             if alias.pool.is_some()
                 && idle_expired(&alias.config, alias.leases.len(), &alias.handle, now)
             {

@@ -82,6 +82,7 @@ fn overlay(base: &ConnectParams, top: &ConnectParams) -> ConnectParams {
         keep_warm: pick(&top.keep_warm, &base.keep_warm),
         idle_timeout: pick(&top.idle_timeout, &base.idle_timeout),
         allow_client_db: pick(&top.allow_client_db, &base.allow_client_db),
+        max_lifetime: pick(&top.max_lifetime, &base.max_lifetime),
     }
 }
 
@@ -149,6 +150,17 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
             .map(resolve_listen_tcp)
             .transpose()?,
         allow_client_db: params.allow_client_db.unwrap_or(false),
+        max_lifetime: params
+            .max_lifetime
+            .map(|s| {
+                resolve_seconds(
+                    "max_lifetime",
+                    Some(s),
+                    Duration::ZERO,
+                    Duration::from_secs(30 * 24 * 3600),
+                )
+            })
+            .transpose()?,
         timeout: resolve_seconds(
             "timeout",
             params.timeout,

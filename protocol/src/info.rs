@@ -96,6 +96,8 @@ pub struct AliasInfo {
     pub keep_warm: bool,
     pub idle_timeout_seconds: f64,
     pub allow_client_db: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime_seconds: Option<f64>,
     pub endpoints: Endpoints,
     /// Who holds leases on the alias.
     pub leases: Vec<LeaseHolder>,

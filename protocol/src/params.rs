@@ -113,6 +113,9 @@ pub struct ConnectParams {
     /// Let clients choose the database with their own `dbname` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_client_db: Option<bool>,
+    /// Seconds after which each channel is replaced (gradually, with jitter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<f64>,
 }
 
 impl ConnectParams {

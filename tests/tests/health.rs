@@ -329,3 +329,48 @@ async fn gradual_reconnect_under_steady_traffic_fails_no_call_and_opens_new_conn
         "2 channels at connect + 2 per reconnect"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_lifetime_rotates_channels_without_failing_calls() {
+    let milvus = Dedicated::start(Flavor::Plain);
+    let daemon = Daemon::start();
+    let lease = daemon
+        .client()
+        .connect(
+            "rotating",
+            &params(
+                json!({"uri": format!("http://{}", milvus.milvus.address()), "max_lifetime": 1.0}),
+            ),
+        )
+        .await
+        .expect("connect");
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut stub = MilvusServiceClient::new(lease.channel());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match stub.get_version(GetVersionRequest {}).await {
+            Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+            Err(_) => failed.fetch_add(1, Ordering::SeqCst),
+        };
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "calls failed during rotations"
+    );
+    let status = daemon.client().status().await.expect("status");
+    // Two channels at connect, each replaced about every second for five seconds.
+    assert!(
+        status.channels_opened_total >= 6,
+        "too few rotations: {status:?}"
+    );
+    assert_eq!(
+        status.channels_open, 2,
+        "old channels are closed after rotation"
+    );
+    assert_eq!(
+        daemon.client().get("rotating").await.expect("get").state,
+        AliasState::Ready
+    );
+}

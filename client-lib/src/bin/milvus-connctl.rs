@@ -125,6 +125,9 @@ struct ParamArgs {
     /// Let clients choose the database with their own `dbname` header.
     #[arg(long)]
     allow_client_db: Option<bool>,
+    /// Seconds after which each channel is replaced (gradually).
+    #[arg(long)]
+    max_lifetime: Option<f64>,
     /// Read the password from standard input (its first line).
     #[arg(long, conflicts_with_all = ["password_file", "token_stdin"])]
     password_stdin: bool,
@@ -203,6 +206,7 @@ impl ParamArgs {
             keep_warm: self.keep_warm,
             idle_timeout: self.idle_timeout,
             allow_client_db: self.allow_client_db,
+            max_lifetime: self.max_lifetime,
         })
     }
 }

@@ -10,10 +10,12 @@
 
 pub mod backoff;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use milvus_connd_protocol::ErrorCode;
+use tokio::time::Instant;
 
 use self::backoff::{Backoff, BackoffPolicy};
 use crate::pool::{Pool, Slot};
@@ -21,6 +23,9 @@ use crate::upstream::Upstream;
 
 /// Time between probes of a healthy channel.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// Time between probes while no alias using the pool has a lease or a call: idle pools
+/// cost Milvus less.
+pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Time between probes once one failed: a failing channel is decided on quickly.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe may take.
@@ -67,73 +72,170 @@ async fn probe(slot: &Slot) -> Option<ProbeOutcome> {
     Some(outcome)
 }
 
-/// Watches one slot of `pool` until the pool is dropped.
-pub async fn monitor(pool: Weak<Pool>, slot: Arc<Slot>, index: usize) {
+/// `lifetime` ±10 %, so that channels opened together are not replaced together.
+fn rotation_deadline(lifetime: Option<Duration>) -> Option<Instant> {
+    lifetime.map(|lifetime| Instant::now() + jittered(lifetime))
+}
+
+/// What woke a monitor that watches an open channel.
+enum Wake {
+    Probe,
+    Rotate,
+}
+
+/// Watches one slot of a pool until the pool is dropped: probes its channel, replaces it
+/// when it dies (with backoff) and, with `max_lifetime`, when it has lived long enough.
+pub async fn monitor(weak: Weak<Pool>, slot: Arc<Slot>, index: usize) {
     let mut backoff = Backoff::new(BackoffPolicy::default());
+    let Some(lifetime) = weak.upgrade().map(|p| p.max_lifetime) else {
+        return;
+    };
+    let mut rotate_at = rotation_deadline(lifetime);
     loop {
-        if let Some(member) = slot.member() {
-            let failing = slot.state().1 > 0;
-            let wait = if failing {
-                RETRY_INTERVAL
-            } else {
-                jittered(PROBE_INTERVAL)
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = slot.wake.notified() => {}
-                () = member.upstream.closed.notified() => {}
-            }
-            drop(member);
-            if pool.strong_count() == 0 {
+        let Some(member) = slot.member() else {
+            if !reconnect(&weak, &slot, index, &mut backoff).await {
                 return;
             }
-            let Some(outcome) = probe(&slot).await else {
-                continue;
-            };
-            let Some(pool) = pool.upgrade() else { return };
-            if outcome != ProbeOutcome::Healthy {
-                tracing::warn!(slot = index, address = %pool.endpoint.target, ?outcome, "channel probe failed");
+            rotate_at = rotation_deadline(lifetime);
+            continue;
+        };
+        let Some(held) = weak.upgrade().map(|p| p.recently_held()) else {
+            return;
+        };
+        let wait = match (slot.state().1 > 0, held) {
+            (true, _) => RETRY_INTERVAL,
+            (false, true) => jittered(PROBE_INTERVAL),
+            (false, false) => jittered(IDLE_PROBE_INTERVAL),
+        };
+        let rotation = async {
+            match rotate_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            pool.record_probe(&slot, outcome);
-        } else {
-            let attempt = backoff.next_attempt(fastrand::f64());
-            let (endpoint, counters) = {
-                let Some(pool) = pool.upgrade() else { return };
-                pool.set_connecting(&slot);
-                (pool.endpoint.clone(), pool.counters.clone())
-            };
-            let opened =
-                tokio::time::timeout(attempt.connect_timeout, Upstream::open(&endpoint, counters))
-                    .await;
-            let result = match opened {
-                Ok(Ok(upstream)) => Ok(upstream),
-                Ok(Err(err)) => Err(err.to_string()),
-                Err(_) => Err(format!(
-                    "reconnect to {} timed out after {} s",
-                    endpoint.target,
-                    attempt.connect_timeout.as_secs()
-                )),
-            };
-            let Some(pool) = pool.upgrade() else { return };
-            match &result {
-                Ok(_) => {
-                    tracing::info!(slot = index, address = %endpoint.target, "channel reconnected");
-                    backoff.reset();
+        };
+        let wake = tokio::select! {
+            () = tokio::time::sleep(wait) => Wake::Probe,
+            () = slot.wake.notified() => Wake::Probe,
+            () = member.upstream.signals.closed.notified() => Wake::Probe,
+            () = rotation => Wake::Rotate,
+        };
+        if member
+            .upstream
+            .signals
+            .too_many_pings
+            .swap(false, Ordering::Relaxed)
+            && let Some(pool) = weak.upgrade()
+        {
+            pool.slow_down_pings();
+        }
+        drop(member);
+        match wake {
+            Wake::Rotate => {
+                let Some(rotated) = rotate(&weak, &slot, index).await else {
+                    return;
+                };
+                rotate_at = if rotated {
+                    rotation_deadline(lifetime)
+                } else {
+                    // The old channel keeps serving; try again a little later.
+                    Some(Instant::now() + 10 * RETRY_INTERVAL)
+                };
+            }
+            Wake::Probe => {
+                if weak.strong_count() == 0 {
+                    return;
                 }
-                Err(cause) => tracing::warn!(
-                    slot = index,
-                    address = %endpoint.target,
-                    retry_in = ?attempt.retry_after,
-                    cause,
-                    "channel reconnect failed"
-                ),
-            }
-            let failed = result.is_err();
-            pool.record_reconnect(&slot, result);
-            drop(pool);
-            if failed {
-                tokio::time::sleep(attempt.retry_after).await;
+                let Some(outcome) = probe(&slot).await else {
+                    continue;
+                };
+                let Some(pool) = weak.upgrade() else { return };
+                if outcome != ProbeOutcome::Healthy {
+                    tracing::warn!(slot = index, address = %pool.endpoint.target, ?outcome, "channel probe failed");
+                }
+                pool.record_probe(&slot, outcome);
             }
         }
     }
+}
+
+/// Opens a channel like the pool's others (without holding the pool meanwhile, so a
+/// disconnect is not kept waiting), bounded by the spec's minimum connect timeout.
+async fn open_like(weak: &Weak<Pool>, timeout: Duration) -> Option<Result<Upstream, String>> {
+    let (endpoint, keepalive, counters) = {
+        let pool = weak.upgrade()?;
+        (
+            pool.endpoint.clone(),
+            pool.keepalive(),
+            pool.counters.clone(),
+        )
+    };
+    let opened =
+        tokio::time::timeout(timeout, Upstream::open(&endpoint, keepalive, counters)).await;
+    Some(match opened {
+        Ok(Ok(upstream)) => Ok(upstream),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!(
+            "connecting to {} timed out after {} s",
+            endpoint.target,
+            timeout.as_secs()
+        )),
+    })
+}
+
+/// Replaces the slot's channel with a new one; the old one's calls finish on it. `None`
+/// when the pool is gone.
+async fn rotate(weak: &Weak<Pool>, slot: &Slot, index: usize) -> Option<bool> {
+    let result = open_like(weak, BackoffPolicy::default().min_connect_timeout).await?;
+    let pool = weak.upgrade()?;
+    Some(match result {
+        Ok(upstream) => {
+            tracing::info!(slot = index, address = %pool.endpoint.target, "channel rotated (max_lifetime)");
+            pool.replace_member(slot, upstream);
+            true
+        }
+        Err(cause) => {
+            tracing::warn!(
+                slot = index,
+                cause,
+                "channel rotation failed; the old channel stays"
+            );
+            false
+        }
+    })
+}
+
+/// One reconnect attempt of a slot without a channel, then the backoff wait if it failed.
+/// False when the pool is gone.
+async fn reconnect(weak: &Weak<Pool>, slot: &Slot, index: usize, backoff: &mut Backoff) -> bool {
+    let attempt = backoff.next_attempt(fastrand::f64());
+    match weak.upgrade() {
+        Some(pool) => pool.set_connecting(slot),
+        None => return false,
+    }
+    let Some(result) = open_like(weak, attempt.connect_timeout).await else {
+        return false;
+    };
+    let Some(pool) = weak.upgrade() else {
+        return false;
+    };
+    match &result {
+        Ok(_) => {
+            tracing::info!(slot = index, address = %pool.endpoint.target, "channel reconnected");
+            backoff.reset();
+        }
+        Err(cause) => tracing::warn!(
+            slot = index,
+            address = %pool.endpoint.target,
+            retry_in = ?attempt.retry_after,
+            cause,
+            "channel reconnect failed"
+        ),
+    }
+    let failed = result.is_err();
+    pool.record_reconnect(slot, result);
+    drop(pool);
+    if failed {
+        tokio::time::sleep(attempt.retry_after).await;
+    }
+    true
 }

@@ -11,12 +11,14 @@ mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use milvus_connd_protocol::ServerInfo;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 
 pub use handshake::Calls;
+pub use transport::ConnectionSignals;
 
 use crate::alias_config::EndpointConfig;
 use crate::error::{Error, Result};
@@ -32,8 +34,8 @@ pub struct ChannelCounters {
 #[derive(Debug)]
 pub struct Upstream {
     pub channel: Channel,
-    /// Signalled when the connection closes or fails.
-    pub closed: Arc<tokio::sync::Notify>,
+    /// What happens to the connection (closed, too many pings).
+    pub signals: Arc<ConnectionSignals>,
     pub server: ServerInfo,
     authorization: Option<AsciiMetadataValue>,
     endpoint: EndpointConfig,
@@ -42,7 +44,11 @@ pub struct Upstream {
 
 impl Upstream {
     /// Dials, handshakes and returns a ready channel. The caller bounds the time.
-    pub async fn open(endpoint: &EndpointConfig, counters: Arc<ChannelCounters>) -> Result<Self> {
+    pub async fn open(
+        endpoint: &EndpointConfig,
+        keepalive: Duration,
+        counters: Arc<ChannelCounters>,
+    ) -> Result<Self> {
         let authorization = endpoint
             .credentials
             .authorization()
@@ -53,8 +59,8 @@ impl Upstream {
                 Ok::<_, Error>(value)
             })
             .transpose()?;
-        let closed = Arc::new(tokio::sync::Notify::new());
-        let channel = transport::open_channel(endpoint, closed.clone()).await?;
+        let signals = Arc::new(ConnectionSignals::default());
+        let channel = transport::open_channel(endpoint, keepalive, signals.clone()).await?;
         let mut calls = Calls::new(
             channel.clone(),
             authorization.clone(),
@@ -68,7 +74,7 @@ impl Upstream {
         counters.opened_total.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             channel,
-            closed,
+            signals,
             server,
             authorization,
             endpoint: endpoint.clone(),

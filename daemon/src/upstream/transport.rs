@@ -8,6 +8,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -60,11 +61,73 @@ pub enum DialError {
 type Plain = Either<TcpStream, UnixStream>;
 type Stream = Either<Plain, TlsStream<Plain>>;
 
-/// A connection that signals `closed` when the peer closes it or it fails, so a channel's
-/// monitor learns of a dead Milvus at once rather than at its next probe.
+/// What a connection tells its channel's monitor.
+#[derive(Debug, Default)]
+pub struct ConnectionSignals {
+    /// Signalled when the connection closes or fails, so the monitor learns of a dead
+    /// Milvus at once rather than at its next probe.
+    pub closed: Notify,
+    /// Set when the server sent GOAWAY with ENHANCE_YOUR_CALM: gRPC's "too_many_pings".
+    pub too_many_pings: AtomicBool,
+}
+
+/// Finds GOAWAY frames in the (decrypted) bytes the server sends, skipping everything
+/// else by frame length.
+#[derive(Debug, Default)]
+pub struct FrameScanner {
+    header: Vec<u8>,
+    skip: usize,
+    /// Bytes of the current GOAWAY payload still needed to read its error code.
+    goaway: Option<Vec<u8>>,
+}
+
+const GOAWAY: u8 = 0x7;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+impl FrameScanner {
+    /// Feeds bytes read from the server; returns true when a GOAWAY with
+    /// ENHANCE_YOUR_CALM went by.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        let mut calm = false;
+        while !bytes.is_empty() {
+            if let Some(payload) = &mut self.goaway {
+                let take = (8 - payload.len()).min(bytes.len());
+                payload.extend_from_slice(&bytes[..take]);
+                self.skip -= take;
+                bytes = &bytes[take..];
+                if payload.len() == 8 {
+                    let code = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+                    calm |= code == ENHANCE_YOUR_CALM;
+                    self.goaway = None;
+                }
+            } else if self.skip > 0 {
+                let take = self.skip.min(bytes.len());
+                self.skip -= take;
+                bytes = &bytes[take..];
+            } else {
+                let take = (9 - self.header.len()).min(bytes.len());
+                self.header.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if self.header.len() == 9 {
+                    let h = std::mem::take(&mut self.header);
+                    self.skip =
+                        (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                    if h[3] == GOAWAY && self.skip >= 8 {
+                        self.goaway = Some(Vec::with_capacity(8));
+                    }
+                }
+            }
+        }
+        calm
+    }
+}
+
+/// A connection that reports what its monitor must know (see [`ConnectionSignals`]).
 struct Watched {
     inner: Stream,
-    closed: Arc<Notify>,
+    signals: Arc<ConnectionSignals>,
+    /// Skipped for the client preface direction: the server's bytes start with frames.
+    scanner: FrameScanner,
 }
 
 impl AsyncRead for Watched {
@@ -75,8 +138,12 @@ impl AsyncRead for Watched {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = ready!(Pin::new(&mut self.inner).poll_read(cx, buf));
+        let this = &mut *self;
+        if this.scanner.feed(&buf.filled()[before..]) {
+            this.signals.too_many_pings.store(true, Ordering::Relaxed);
+        }
         if result.is_err() || (buf.filled().len() == before && buf.remaining() > 0) {
-            self.closed.notify_one();
+            this.signals.closed.notify_one();
         }
         Poll::Ready(result)
     }
@@ -85,7 +152,7 @@ impl AsyncRead for Watched {
 impl Drop for Watched {
     fn drop(&mut self) {
         // hyper drops the connection itself when a keepalive ping goes unanswered.
-        self.closed.notify_one();
+        self.signals.closed.notify_one();
     }
 }
 
@@ -97,7 +164,7 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let result = ready!(Pin::new(&mut self.inner).poll_write(cx, data));
         if result.is_err() {
-            self.closed.notify_one();
+            self.signals.closed.notify_one();
         }
         Poll::Ready(result)
     }
@@ -109,7 +176,7 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let result = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs));
         if result.is_err() {
-            self.closed.notify_one();
+            self.signals.closed.notify_one();
         }
         Poll::Ready(result)
     }
@@ -221,10 +288,14 @@ fn tls_setup(config: &EndpointConfig) -> Result<Option<TlsSetup>> {
         .transpose()
 }
 
-/// Opens a channel (one HTTP/2 connection) to the endpoint; `closed` is signalled when its
-/// connection ends. Certificate files are read now, so rotated files take effect on the
-/// next connect.
-pub async fn open_channel(config: &EndpointConfig, closed: Arc<Notify>) -> Result<Channel> {
+/// Opens a channel (one HTTP/2 connection) to the endpoint, pinging every `keepalive`;
+/// `signals` learn what happens to its connection. Certificate files are read now, so
+/// rotated files take effect on the next connect.
+pub async fn open_channel(
+    config: &EndpointConfig,
+    keepalive: Duration,
+    signals: Arc<ConnectionSignals>,
+) -> Result<Channel> {
     let target = config.target.clone();
     let tls = tls_setup(config)?;
     // The URI only provides :authority; the connector below decides where to go.
@@ -234,16 +305,21 @@ pub async fn open_channel(config: &EndpointConfig, closed: Arc<Notify>) -> Resul
     };
     let endpoint = Endpoint::from_shared(format!("http://{authority}"))
         .map_err(|e| Error::param(format!("cannot use address {target}: {e}")))?
-        .http2_keep_alive_interval(defaults::KEEPALIVE_INTERVAL)
+        .http2_keep_alive_interval(keepalive)
         .keep_alive_timeout(defaults::KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
     let connector = tower::service_fn(move |_: Uri| {
         let target = target.clone();
         let tls = tls.clone();
-        let closed = closed.clone();
+        let signals = signals.clone();
         async move {
             let inner = dial(&target, tls.as_ref()).await?;
-            Ok::<_, DialError>(TokioIo::new(Watched { inner, closed }))
+            let scanner = FrameScanner::default();
+            Ok::<_, DialError>(TokioIo::new(Watched {
+                inner,
+                signals,
+                scanner,
+            }))
         }
     });
     endpoint
@@ -305,4 +381,40 @@ pub async fn diagnose(config: &EndpointConfig) -> Option<Error> {
         .await
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn goaway_with_enhance_your_calm_is_noticed_across_reads() {
+        let mut bytes = frame(0x4, &[0; 12]); // SETTINGS
+        bytes.extend(frame(0x0, b"hello")); // DATA
+        let mut goaway = vec![0, 0, 0, 1, 0, 0, 0, 0xb];
+        goaway.extend_from_slice(b"too_many_pings");
+        bytes.extend(frame(GOAWAY, &goaway));
+        let mut scanner = FrameScanner::default();
+        let mut seen = false;
+        for chunk in bytes.chunks(3) {
+            seen |= scanner.feed(chunk);
+        }
+        assert!(seen);
+        let mut other = FrameScanner::default();
+        assert!(
+            !other.feed(&frame(GOAWAY, &[0, 0, 0, 1, 0, 0, 0, 0x0])),
+            "NO_ERROR is not calm"
+        );
+        assert!(
+            !other.feed(&frame(0x0, &[0, 0, 0, 0xb, 0, 0, 0, 0xb])),
+            "DATA is skipped"
+        );
+    }
 }
