@@ -123,6 +123,27 @@ async fn milvus_killed_under_load_fails_fast_and_recovers_without_client_action(
         .status()
         .await
         .expect("status while Milvus is down");
+    // connect waits up to its timeout for a recovery, then fails with the cause.
+    let started = Instant::now();
+    let err = daemon
+        .client()
+        .connect("victim", &params(json!({"timeout": 1})))
+        .await
+        .expect_err("no recovery within 1 s");
+    assert_eq!(
+        err.code(),
+        Some(milvus_connd_client::ErrorCode::Unavailable),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("refused"),
+        "the cause is named: {err}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     // Calls with a deadline, all through the outage and the restart: none outlives it.
     let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let prober = {

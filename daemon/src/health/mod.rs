@@ -239,3 +239,32 @@ async fn reconnect(weak: &Weak<Pool>, slot: &Slot, index: usize, backoff: &mut B
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn lifetimes_and_probe_intervals_are_jittered_within_ten_percent() {
+        let lifetime = Duration::from_secs(100);
+        for _ in 0..200 {
+            let now = Instant::now();
+            let at = rotation_deadline(Some(lifetime)).expect("a deadline");
+            let after = at.duration_since(now);
+            assert!(
+                after >= Duration::from_secs(90) && after <= Duration::from_secs(110),
+                "{after:?}"
+            );
+            let wait = jittered(PROBE_INTERVAL);
+            assert!(
+                wait >= Duration::from_secs(9) && wait <= Duration::from_secs(11),
+                "{wait:?}"
+            );
+        }
+        assert_eq!(rotation_deadline(None), None, "no lifetime, no rotation");
+        // The clock is paused: a rotation deadline is reached only when time advances.
+        let at = rotation_deadline(Some(lifetime)).expect("a deadline");
+        tokio::time::advance(Duration::from_secs(111)).await;
+        assert!(Instant::now() >= at);
+    }
+}
