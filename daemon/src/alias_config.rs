@@ -12,6 +12,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use milvus_connd_protocol::{AliasInfo, AliasState, AuthKind, PoolMode, Secret, TlsInfo};
 
+use crate::health::backoff::BackoffPolicy;
+
 /// Where Milvus listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -100,6 +102,26 @@ pub struct EndpointConfig {
     pub credentials: Credentials,
 }
 
+/// How a pool behaves; aliases share a pool only when they agree on it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolSettings {
+    pub size: u32,
+    pub max_lifetime: Option<Duration>,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl PoolSettings {
+    /// The gRPC backoff schedule with this pool's bounds.
+    pub fn backoff(&self) -> BackoffPolicy {
+        BackoffPolicy {
+            initial: self.backoff_initial,
+            max: self.backoff_max,
+            ..BackoffPolicy::default()
+        }
+    }
+}
+
 /// The resolved configuration of one alias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AliasConfig {
@@ -111,6 +133,8 @@ pub struct AliasConfig {
     pub allow_client_db: bool,
     /// Channels are replaced after about this long.
     pub max_lifetime: Option<Duration>,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
     /// How long `connect` waits; this and the two below are not part of the connection's
     /// identity and may change while it is open.
     pub timeout: Duration,
@@ -128,7 +152,17 @@ impl AliasConfig {
             && self.pool_size == other.pool_size
             && self.listen_tcp == other.listen_tcp
             && self.allow_client_db == other.allow_client_db
-            && self.max_lifetime == other.max_lifetime
+            && self.pool_settings() == other.pool_settings()
+    }
+
+    /// How the alias's pool behaves.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            size: self.pool_size,
+            max_lifetime: self.max_lifetime,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+        }
     }
 
     /// The alias as `get` shows it: no password, no token. Channels, endpoints and leases

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::alias_config::EndpointConfig;
+use crate::alias_config::{EndpointConfig, PoolSettings};
 use crate::defaults;
 use crate::error::{Error, Result};
 use crate::health::{self, ProbeOutcome};
@@ -97,8 +97,8 @@ pub struct Pool {
     pub authorization: Option<http::HeaderValue>,
     pub endpoint: EndpointConfig,
     pub counters: Arc<ChannelCounters>,
-    /// Channels are replaced (gradually) after about this long, when set.
-    pub max_lifetime: Option<Duration>,
+    /// Size, lifetime and backoff of the pool's channels.
+    pub settings: PoolSettings,
     health: watch::Sender<PoolHealth>,
     /// HTTP/2 ping interval for new connections; doubled when Milvus says too_many_pings.
     keepalive: Mutex<Duration>,
@@ -175,10 +175,10 @@ impl Pool {
     /// and starts their monitors.
     pub async fn open(
         endpoint: &EndpointConfig,
-        size: u32,
-        max_lifetime: Option<Duration>,
+        settings: PoolSettings,
         counters: Arc<ChannelCounters>,
     ) -> Result<Arc<Self>> {
+        let size = settings.size;
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..size {
             let endpoint = endpoint.clone();
@@ -215,7 +215,7 @@ impl Pool {
             authorization,
             endpoint: endpoint.clone(),
             counters,
-            max_lifetime,
+            settings,
             health,
             keepalive: Mutex::new(defaults::KEEPALIVE_INTERVAL),
             last_held: Mutex::new(Instant::now()),

@@ -83,6 +83,8 @@ fn overlay(base: &ConnectParams, top: &ConnectParams) -> ConnectParams {
         idle_timeout: pick(&top.idle_timeout, &base.idle_timeout),
         allow_client_db: pick(&top.allow_client_db, &base.allow_client_db),
         max_lifetime: pick(&top.max_lifetime, &base.max_lifetime),
+        backoff_initial: pick(&top.backoff_initial, &base.backoff_initial),
+        backoff_max: pick(&top.backoff_max, &base.backoff_max),
     }
 }
 
@@ -106,6 +108,7 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
         )));
     }
     let (target, extras) = resolve_target(params)?;
+    let defaults = crate::health::backoff::BackoffPolicy::default();
 
     let user = params
         .user
@@ -135,7 +138,7 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
         .or(extras.db_name)
         .unwrap_or_else(|| defaults::DB_NAME.to_owned());
 
-    Ok(AliasConfig {
+    let config = AliasConfig {
         endpoint: EndpointConfig {
             tls: resolve_tls(params, extras.https)?,
             target,
@@ -161,6 +164,18 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
                 )
             })
             .transpose()?,
+        backoff_initial: resolve_seconds(
+            "backoff_initial",
+            params.backoff_initial,
+            defaults.initial,
+            Duration::from_secs(3600),
+        )?,
+        backoff_max: resolve_seconds(
+            "backoff_max",
+            params.backoff_max,
+            defaults.max,
+            Duration::from_secs(3600),
+        )?,
         timeout: resolve_seconds(
             "timeout",
             params.timeout,
@@ -174,7 +189,11 @@ pub fn resolve(params: &ConnectParams) -> Result<AliasConfig> {
             defaults::IDLE_TIMEOUT,
             Duration::from_secs(7 * 24 * 3600),
         )?,
-    })
+    };
+    if config.backoff_initial > config.backoff_max {
+        return Err(Error::param("backoff_initial must not exceed backoff_max"));
+    }
+    Ok(config)
 }
 
 fn resolve_target(params: &ConnectParams) -> Result<(Target, UriExtras)> {

@@ -273,3 +273,29 @@ fn uris_in_messages_lose_their_userinfo() {
     assert_eq!(redact_uri("http://u:p@h:1/db"), "http://h:1/db");
     assert_eq!(redact_uri("not a uri u:p@h"), "<redacted>@h");
 }
+
+#[test]
+fn lifetime_and_backoff_settings() {
+    assert_eq!(resolve(&params("{}")).expect("ok").max_lifetime, None);
+    let config = resolve(&params(r#"{"max_lifetime":1.5}"#)).expect("ok");
+    assert_eq!(config.max_lifetime, Some(Duration::from_millis(1500)));
+    assert_eq!(code_of(r#"{"max_lifetime":0}"#), ErrorCode::ParamError);
+    let config = resolve(&params(r#"{"backoff_initial":0.2,"backoff_max":5}"#)).expect("ok");
+    let backoff = config.pool_settings().backoff();
+    assert_eq!(
+        (backoff.initial, backoff.max),
+        (Duration::from_millis(200), Duration::from_secs(5))
+    );
+    assert_eq!(
+        resolve(&params("{}"))
+            .expect("ok")
+            .pool_settings()
+            .backoff(),
+        crate::health::backoff::BackoffPolicy::default()
+    );
+    assert_eq!(code_of(r#"{"backoff_max":-1}"#), ErrorCode::ParamError);
+    assert_eq!(
+        code_of(r#"{"backoff_initial":10,"backoff_max":5}"#),
+        ErrorCode::ParamError
+    );
+}

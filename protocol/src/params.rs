@@ -116,6 +116,12 @@ pub struct ConnectParams {
     /// Seconds after which each channel is replaced (gradually, with jitter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lifetime: Option<f64>,
+    /// First reconnect delay in seconds (gRPC connection backoff; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_initial: Option<f64>,
+    /// Longest reconnect delay in seconds (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_max: Option<f64>,
 }
 
 impl ConnectParams {

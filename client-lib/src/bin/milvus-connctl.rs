@@ -128,6 +128,12 @@ struct ParamArgs {
     /// Seconds after which each channel is replaced (gradually).
     #[arg(long)]
     max_lifetime: Option<f64>,
+    /// First reconnect delay, seconds.
+    #[arg(long)]
+    backoff_initial: Option<f64>,
+    /// Longest reconnect delay, seconds.
+    #[arg(long)]
+    backoff_max: Option<f64>,
     /// Read the password from standard input (its first line).
     #[arg(long, conflicts_with_all = ["password_file", "token_stdin"])]
     password_stdin: bool,
@@ -207,6 +213,8 @@ impl ParamArgs {
             idle_timeout: self.idle_timeout,
             allow_client_db: self.allow_client_db,
             max_lifetime: self.max_lifetime,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
         })
     }
 }

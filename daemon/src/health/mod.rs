@@ -86,10 +86,11 @@ enum Wake {
 /// Watches one slot of a pool until the pool is dropped: probes its channel, replaces it
 /// when it dies (with backoff) and, with `max_lifetime`, when it has lived long enough.
 pub async fn monitor(weak: Weak<Pool>, slot: Arc<Slot>, index: usize) {
-    let mut backoff = Backoff::new(BackoffPolicy::default());
-    let Some(lifetime) = weak.upgrade().map(|p| p.max_lifetime) else {
+    let Some(settings) = weak.upgrade().map(|p| p.settings) else {
         return;
     };
+    let mut backoff = Backoff::new(settings.backoff());
+    let lifetime = settings.max_lifetime;
     let mut rotate_at = rotation_deadline(lifetime);
     loop {
         let Some(member) = slot.member() else {

@@ -327,11 +327,7 @@ impl Registry {
     /// A ready pool for `config`: a shared one when allowed and available (unless `fresh`),
     /// else new.
     async fn open_pool(&self, config: &AliasConfig, fresh: bool) -> Result<Arc<Pool>> {
-        let key = (
-            config.endpoint.clone(),
-            config.pool_size,
-            config.max_lifetime,
-        );
+        let key = (config.endpoint.clone(), config.pool_settings());
         let shared = config.pool == PoolMode::Shared;
         let existing = (shared && !fresh)
             .then(|| lock(&self.shared).get(&key).and_then(Weak::upgrade))
@@ -341,8 +337,7 @@ impl Registry {
             None => {
                 let pool = Pool::open(
                     &config.endpoint,
-                    config.pool_size,
-                    config.max_lifetime,
+                    config.pool_settings(),
                     self.channels.clone(),
                 )
                 .await?;

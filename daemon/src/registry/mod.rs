@@ -15,14 +15,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
 
 use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, AliasSummary, ConnectParams, validate_alias_name,
 };
 use tokio::sync::OwnedMutexGuard;
 
-use crate::alias_config::EndpointConfig;
+use crate::alias_config::{EndpointConfig, PoolSettings};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::peer::Peer;
@@ -61,7 +60,7 @@ pub struct EndpointSettings {
     pub socket_group: Option<u32>,
 }
 
-type PoolKey = (EndpointConfig, u32, Option<Duration>);
+type PoolKey = (EndpointConfig, PoolSettings);
 
 #[derive(Debug)]
 pub struct Registry {
