@@ -30,6 +30,30 @@ struct Seen {
     headers: Mutex<Vec<(String, String)>>,
 }
 
+impl Seen {
+    /// The value of the last `name` header the upstream received.
+    fn last(&self, name: &str) -> Option<String> {
+        let headers = self.headers.lock().expect("lock");
+        headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A GetVersion through `lease` whose client asks for its own database.
+async fn get_version_asking_for_a_db(lease: &milvus_connd_client::Lease) {
+    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+        lease.channel(),
+    );
+    let mut request = tonic::Request::new(GetVersionRequest {});
+    request
+        .metadata_mut()
+        .insert("dbname", "client-choice".parse().expect("value"));
+    stub.get_version(request).await.expect("proxied GetVersion");
+}
+
 #[derive(Debug, Clone)]
 struct Fake(Arc<Seen>);
 
@@ -179,28 +203,13 @@ async fn a_server_stream_arrives_in_order_and_a_cancelled_call_is_reset_upstream
     }
 
     // The daemon's own handshake sent the alias's credentials; a proxied call too.
-    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
-        lease.channel(),
-    );
-    let mut request = tonic::Request::new(GetVersionRequest {});
-    request
-        .metadata_mut()
-        .insert("dbname", "client-choice".parse().expect("value"));
-    stub.get_version(request).await.expect("proxied GetVersion");
-    let headers = seen.headers.lock().expect("lock").clone();
-    let last_auth = headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "authorization")
-        .map(|(_, v)| v.clone());
-    assert_eq!(last_auth.as_deref(), Some("cm9vdDpNaWx2dXM="));
-    let last_db = headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "dbname")
-        .map(|(_, v)| v.clone());
+    get_version_asking_for_a_db(&lease).await;
     assert_eq!(
-        last_db.as_deref(),
+        seen.last("authorization").as_deref(),
+        Some("cm9vdDpNaWx2dXM=")
+    );
+    assert_eq!(
+        seen.last("dbname").as_deref(),
         Some("default"),
         "the alias's database wins without allow_client_db"
     );
@@ -218,23 +227,10 @@ async fn allow_client_db_lets_the_clients_dbname_through() {
         .connect("free-db", &params)
         .await
         .expect("connect");
-    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
-        lease.channel(),
-    );
-    let mut request = tonic::Request::new(GetVersionRequest {});
-    request
-        .metadata_mut()
-        .insert("dbname", "client-choice".parse().expect("value"));
-    stub.get_version(request).await.expect("proxied GetVersion");
-    let headers = seen.headers.lock().expect("lock").clone();
-    let last_db = headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "dbname")
-        .map(|(_, v)| v.clone());
-    assert_eq!(last_db.as_deref(), Some("client-choice"));
+    get_version_asking_for_a_db(&lease).await;
+    assert_eq!(seen.last("dbname").as_deref(), Some("client-choice"));
     assert!(
-        !headers.iter().any(|(n, _)| n == "authorization"),
+        seen.last("authorization").is_none(),
         "no credentials configured, none sent"
     );
 }

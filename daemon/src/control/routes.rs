@@ -142,17 +142,10 @@ fn answer<T: serde::Serialize>(result: crate::error::Result<T>, alias: &str) -> 
 }
 
 fn status(ctx: &Context, peer: &Peer) -> StatusInfo {
-    let stats = ctx.registry.stats(peer);
     StatusInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         uptime_seconds: ctx.started.elapsed().as_secs_f64(),
-        aliases: stats.aliases,
-        aliases_connected: stats.aliases_connected,
-        channels_open: stats.channels_open,
-        channels_opened_total: stats.channels_opened_total,
-        connect_requests_total: stats.connect_requests_total,
-        authority_rewrites_total: stats.authority_rewrites_total,
-        transitions_total: stats.transitions_total,
+        ..ctx.registry.status(peer)
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use milvus_connd_protocol::{
-    AliasInfo, AliasList, AliasState, AliasSummary, ConnectParams, validate_alias_name,
+    AliasInfo, AliasList, AliasState, AliasSummary, ConnectParams, StatusInfo, validate_alias_name,
 };
 use tokio::sync::OwnedMutexGuard;
 
@@ -39,18 +39,6 @@ pub use alias::idle_expired;
 #[derive(Debug, Default)]
 struct Counters {
     connect_requests: AtomicU64,
-}
-
-/// Counts shown by `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RegistryStats {
-    pub aliases: usize,
-    pub aliases_connected: usize,
-    pub channels_open: u64,
-    pub channels_opened_total: u64,
-    pub connect_requests_total: u64,
-    pub authority_rewrites_total: u64,
-    pub transitions_total: u64,
 }
 
 /// Where and how alias endpoints are created.
@@ -191,7 +179,8 @@ impl Registry {
         }
     }
 
-    pub fn stats(&self, peer: &Peer) -> RegistryStats {
+    /// The registry's part of `status`, as the peer may see it (the rest is the daemon's).
+    pub fn status(&self, peer: &Peer) -> StatusInfo {
         let aliases = lock(&self.aliases);
         let visible = aliases.values().filter(|a| peer.may_use(a.owner_uid()));
         let (count, connected, rewrites) = visible.fold((0, 0, 0), |(n, c, r), a| {
@@ -201,7 +190,7 @@ impl Registry {
                 r + a.handle.authority_rewrites.load(Ordering::Relaxed),
             )
         });
-        RegistryStats {
+        StatusInfo {
             aliases: count,
             aliases_connected: connected,
             channels_open: self.channels.open.load(Ordering::Relaxed),
@@ -209,6 +198,7 @@ impl Registry {
             connect_requests_total: self.counters.connect_requests.load(Ordering::Relaxed),
             authority_rewrites_total: rewrites,
             transitions_total: self.events.total(),
+            ..StatusInfo::default()
         }
     }
 }
