@@ -41,3 +41,8 @@ pub const MAX_POOL_SIZE: u32 = 64;
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 /// How often leases of dead processes are reaped and idle aliases closed.
 pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a drain (SIGTERM) waits for in-flight calls: long enough for a search, short
+/// enough for a deploy.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often systemd's STATUS= line is refreshed.
+pub const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);

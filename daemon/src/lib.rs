@@ -9,6 +9,9 @@
 //! - [`resolve`]: pymilvus's connection-parameter rules; [`alias_config`]: their result;
 //! - [`upstream`]: dialing, TLS, handshake and error classification;
 //! - [`runtime_dir`]: sockets and their permissions; [`peer`]: who is calling;
+//! - [`health`]: channel probes and reconnect backoff; [`pool`]: channels of an alias;
+//! - [`proxy`]: the data plane; [`events`]: state changes; [`leases`]: who holds an alias;
+//! - [`shutdown`]: signals and draining; [`systemd`]: notify, watchdog, socket activation;
 //! - [`defaults`]: every default in one place; [`error`]: the error type.
 
 #![forbid(unsafe_code)]
@@ -26,14 +29,18 @@ pub mod proxy;
 pub mod registry;
 pub mod resolve;
 pub mod runtime_dir;
+pub mod shutdown;
+pub mod systemd;
 pub mod upstream;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use milvus_connd_protocol::paths;
+use tokio::sync::watch;
+
+use crate::shutdown::Phase;
 
 pub use error::{Error, Result};
 
@@ -46,18 +53,42 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// The `MILVUS_URI` for aliases connected without an address.
     pub milvus_uri: Option<String>,
+    /// How long a drain may wait for in-flight calls.
+    pub shutdown_grace: Duration,
 }
 
-/// Binds the control socket and serves until `shutdown` completes; removes the socket on
-/// the way out.
-pub async fn run(
-    settings: Settings,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), runtime_dir::SetupError> {
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setup(#[from] runtime_dir::SetupError),
+    #[error("cannot use the socket systemd passed")]
+    Activation(#[source] std::io::Error),
+}
+
+/// Serves until `phases` reaches [`shutdown::Phase::Draining`], then drains: stops
+/// accepting, lets in-flight calls finish within the grace period (or until
+/// [`shutdown::Phase::Now`]), removes its sockets and returns.
+pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Result<(), StartError> {
     runtime_dir::prepare(&settings.runtime_dir, settings.socket_group)?;
-    let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
-    let listener = runtime_dir::bind(&socket, None, settings.socket_group).await?;
-    tracing::info!(socket = %socket.display(), "control API listening");
+    let (listener, owned_socket) =
+        match systemd::activated_control_socket().map_err(StartError::Activation)? {
+            Some(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(StartError::Activation)?;
+                let listener =
+                    tokio::net::UnixListener::from_std(listener).map_err(StartError::Activation)?;
+                tracing::info!("control API on the socket-activated listener");
+                (listener, None)
+            }
+            None => {
+                let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
+                let listener = runtime_dir::bind(&socket, None, settings.socket_group).await?;
+                tracing::info!(socket = %socket.display(), "control API listening");
+                (listener, Some(socket))
+            }
+        };
     let registry = registry::Registry::new(
         settings.milvus_uri.clone(),
         registry::EndpointSettings {
@@ -67,12 +98,34 @@ pub async fn run(
     );
     registry.spawn_sweeper(defaults::SWEEP_INTERVAL);
     let ctx = Arc::new(control::Context {
-        registry,
+        registry: registry.clone(),
         started: Instant::now(),
         request_timeout: settings.request_timeout,
     });
-    control::serve(listener, ctx, shutdown).await;
-    if let Err(err) = std::fs::remove_file(&socket) {
+    systemd::ready(&registry.summary_line());
+    systemd::spawn_watchdog();
+    registry.spawn_status_reporter(defaults::STATUS_INTERVAL);
+
+    let mut draining = phases.clone();
+    control::serve(listener, ctx, async move {
+        shutdown::reached(&mut draining, Phase::Draining).await
+    })
+    .await;
+    systemd::stopping();
+    registry.stop_endpoints();
+    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+        tokio::select! {
+            () = registry.wait_idle() => {}
+            () = shutdown::reached(&mut phases, Phase::Now) => {}
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(grace = ?settings.shutdown_grace, "calls still in flight after the shutdown grace");
+    }
+    if let Some(socket) = owned_socket
+        && let Err(err) = std::fs::remove_file(&socket)
+    {
         tracing::warn!(error = %err, socket = %socket.display(), "cannot remove the control socket");
     }
     tracing::info!("stopped");

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
+use milvus_connd::shutdown::{self, Phase};
 use milvus_connd::{Settings, defaults};
 use milvus_connd_protocol::paths;
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -32,6 +32,10 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "10s")]
     request_timeout: Duration,
+    /// How long SIGTERM waits for in-flight calls before stopping anyway.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "30s")]
+    shutdown_grace: Duration,
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
 }
@@ -77,16 +81,6 @@ fn milvus_uri() -> Option<String> {
         .map(|(_, value)| value)
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -100,15 +94,14 @@ async fn main() -> anyhow::Result<()> {
         socket_group: socket_group(args.socket_group.as_deref())?,
         request_timeout: args.request_timeout,
         milvus_uri: milvus_uri(),
+        shutdown_grace: args.shutdown_grace,
     };
-    let signals = tokio::spawn(shutdown_signal());
-    let shutdown = async move {
-        match signals.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, "cannot wait for signals"),
-            Err(err) => tracing::error!(error = %err, "signal task failed"),
+    let (phases, watched) = tokio::sync::watch::channel(Phase::Running);
+    tokio::spawn(async move {
+        if let Err(err) = shutdown::follow_signals(phases).await {
+            tracing::error!(error = %err, "cannot wait for signals");
         }
-    };
-    milvus_connd::run(settings, shutdown).await?;
+    });
+    milvus_connd::run(settings, watched).await?;
     Ok(())
 }

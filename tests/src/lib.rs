@@ -11,6 +11,7 @@
 
 pub mod certs;
 pub mod daemon;
+pub mod fake_upstream;
 pub mod milvus;
 pub mod net;
 pub mod relay;

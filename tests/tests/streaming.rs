@@ -1,46 +1,21 @@
 //! Streaming and cancellation through the proxy.
 //!
 //! Milvus cannot be asked to stream on demand and shows nothing when a client cancels, so
-//! these tests use a small tonic upstream written here: it answers GetVersion (enough for
-//! the daemon's handshake, which falls back to it when Connect is not implemented) and
-//! streams numbered `grpc.health.v1` Watch answers until the stream is dropped. One test
-//! also runs Watch against the real Milvus.
+//! these tests use the harness's small tonic upstream (`fake_upstream`). One test also runs
+//! Watch against the real Milvus.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use milvus_connd_client::ConnectParams;
+use milvus_connd_proto::health::HealthCheckRequest;
 use milvus_connd_proto::health::health_client::HealthClient;
-use milvus_connd_proto::health::health_server::{Health, HealthServer};
-use milvus_connd_proto::health::{HealthCheckRequest, HealthCheckResponse};
-use milvus_connd_proto::milvus::milvus_service_server::{MilvusService, MilvusServiceServer};
-use milvus_connd_proto::milvus::{GetVersionRequest, GetVersionResponse};
+use milvus_connd_proto::milvus::GetVersionRequest;
 use milvus_connd_tests::daemon::Daemon;
+use milvus_connd_tests::fake_upstream;
 use milvus_connd_tests::milvus::{Flavor, shared};
 use serde_json::json;
-use tonic::codegen::tokio_stream::{Stream, StreamExt as _};
-
-/// What the fake upstream saw.
-#[derive(Debug, Default)]
-struct Seen {
-    stream_dropped: AtomicBool,
-    headers: Mutex<Vec<(String, String)>>,
-}
-
-impl Seen {
-    /// The value of the last `name` header the upstream received.
-    fn last(&self, name: &str) -> Option<String> {
-        let headers = self.headers.lock().expect("lock");
-        headers
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    }
-}
+use tonic::codegen::tokio_stream::StreamExt as _;
 
 /// A GetVersion through `lease` whose client asks for its own database.
 async fn get_version_asking_for_a_db(lease: &milvus_connd_client::Lease) {
@@ -54,114 +29,9 @@ async fn get_version_asking_for_a_db(lease: &milvus_connd_client::Lease) {
     stub.get_version(request).await.expect("proxied GetVersion");
 }
 
-#[derive(Debug, Clone)]
-struct Fake(Arc<Seen>);
-
-/// Numbered answers every 5 ms; marks the stream dropped when the server lets go of it.
-struct Numbered {
-    next: i32,
-    tick: tokio::time::Interval,
-    seen: Arc<Seen>,
-}
-
-impl Stream for Numbered {
-    type Item = Result<HealthCheckResponse, tonic::Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.tick.poll_tick(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let status = self.next;
-        self.next += 1;
-        Poll::Ready(Some(Ok(HealthCheckResponse { status })))
-    }
-}
-
-impl Drop for Numbered {
-    fn drop(&mut self) {
-        self.seen.stream_dropped.store(true, Ordering::SeqCst);
-    }
-}
-
-#[tonic::async_trait]
-impl MilvusService for Fake {
-    async fn get_version(
-        &self,
-        request: tonic::Request<GetVersionRequest>,
-    ) -> Result<tonic::Response<GetVersionResponse>, tonic::Status> {
-        let mut headers = self.0.headers.lock().expect("lock");
-        for (name, value) in request.metadata().clone().into_headers() {
-            if let (Some(name), Ok(value)) = (name, value.to_str()) {
-                headers.push((name.to_string(), value.to_owned()));
-            }
-        }
-        Ok(tonic::Response::new(GetVersionResponse {
-            status: None,
-            version: "fake-upstream".into(),
-        }))
-    }
-}
-
-#[tonic::async_trait]
-impl Health for Fake {
-    /// Never answers in time: for deadline tests.
-    async fn check(
-        &self,
-        _request: tonic::Request<HealthCheckRequest>,
-    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        Ok(tonic::Response::new(HealthCheckResponse { status: 1 }))
-    }
-
-    async fn watch(
-        &self,
-        _request: tonic::Request<HealthCheckRequest>,
-    ) -> Result<
-        tonic::Response<
-            Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>,
-        >,
-        tonic::Status,
-    > {
-        let stream = Numbered {
-            next: 0,
-            tick: tokio::time::interval(Duration::from_millis(5)),
-            seen: self.0.clone(),
-        };
-        Ok(tonic::Response::new(Box::pin(stream)))
-    }
-}
-
-async fn start_fake() -> (
-    std::net::SocketAddr,
-    Arc<Seen>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let seen = Arc::new(Seen::default());
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = probe.local_addr().expect("addr");
-    drop(probe);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let fake = Fake(seen.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(MilvusServiceServer::new(fake.clone()))
-            .add_service(HealthServer::new(fake))
-            .serve_with_shutdown(addr, async {
-                let _ = stopped.await;
-            }),
-    );
-    // Wait until it listens.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "fake upstream did not start");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (addr, seen, stop)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_stream_arrives_in_order_and_a_cancelled_call_is_reset_upstream() {
-    let (addr, seen, _stop) = start_fake().await;
+    let (addr, seen, _stop) = fake_upstream::start().await;
     let daemon = Daemon::start();
     let params: ConnectParams = serde_json::from_value(json!({
         "address": addr.to_string(), "token": "root:Milvus", "db_name": "default", "pool_size": 1,
@@ -217,7 +87,7 @@ async fn a_server_stream_arrives_in_order_and_a_cancelled_call_is_reset_upstream
 
 #[tokio::test(flavor = "multi_thread")]
 async fn allow_client_db_lets_the_clients_dbname_through() {
-    let (addr, seen, _stop) = start_fake().await;
+    let (addr, seen, _stop) = fake_upstream::start().await;
     let daemon = Daemon::start();
     let params: ConnectParams =
         serde_json::from_value(json!({"address": addr.to_string(), "allow_client_db": true}))
@@ -264,7 +134,7 @@ async fn milvus_health_watch_streams_through_the_proxy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_proxy_honours_grpc_timeout_even_when_the_client_does_not() {
     use http_body_util::BodyExt as _;
-    let (addr, _seen, _stop) = start_fake().await;
+    let (addr, _seen, _stop) = fake_upstream::start().await;
     let daemon = Daemon::start();
     let params: ConnectParams =
         serde_json::from_value(json!({"address": addr.to_string()})).expect("params");

@@ -35,14 +35,22 @@ pub struct Endpoints {
 
 impl Drop for Endpoints {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        let _ = std::fs::remove_file(&self.unix);
+        self.stop();
     }
 }
 
 impl Endpoints {
+    /// Stops accepting and removes the socket file; connections already accepted go on.
+    pub fn stop(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.unix);
+    }
+
     /// Binds the alias's socket (owned by the alias's owner, mode 0660) and, if asked, its
     /// TCP listener, and starts serving both.
     pub async fn open(

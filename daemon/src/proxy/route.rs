@@ -29,6 +29,8 @@ pub struct AliasHandle {
     last_active: Mutex<Instant>,
     /// Requests whose unusable `:authority` was replaced (grpcio on `unix:`).
     pub authority_rewrites: Arc<AtomicU64>,
+    /// Calls forwarded since the alias was created.
+    pub calls_total: AtomicU64,
 }
 
 /// Marks the alias busy until dropped.
@@ -53,6 +55,7 @@ impl AliasHandle {
             in_flight: AtomicUsize::new(0),
             last_active: Mutex::new(Instant::now()),
             authority_rewrites: Arc::default(),
+            calls_total: AtomicU64::new(0),
         }
     }
 
@@ -67,6 +70,7 @@ impl AliasHandle {
 
     pub fn begin(self: &Arc<Self>) -> Activity {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
         Activity {
             handle: self.clone(),
         }

@@ -12,6 +12,66 @@ use crate::error::{Error, Result};
 use crate::peer::Peer;
 
 impl Registry {
+    /// Draining: every alias stops accepting data connections.
+    pub fn stop_endpoints(&self) {
+        for alias in lock(&self.aliases).values_mut() {
+            alias.endpoints.stop();
+        }
+    }
+
+    /// Returns once no call is in flight on any alias.
+    pub async fn wait_idle(&self) {
+        loop {
+            let busy: usize = lock(&self.aliases)
+                .values()
+                .map(|a| a.handle.in_flight())
+                .sum();
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `ready/total aliases ready, N calls/s` for systemd's STATUS= line.
+    pub fn summary_line(&self) -> String {
+        let aliases = lock(&self.aliases);
+        let ready = aliases.values().filter(|a| a.pool.is_some()).count();
+        format!("{ready}/{} aliases ready", aliases.len())
+    }
+
+    fn calls_total(&self) -> u64 {
+        lock(&self.aliases)
+            .values()
+            .map(|a| {
+                a.handle
+                    .calls_total
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    }
+
+    /// Refreshes systemd's STATUS= every `interval` with aliases ready and the call rate.
+    pub fn spawn_status_reporter(self: &Arc<Self>, interval: Duration) {
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            let mut last = (Instant::now(), 0u64);
+            loop {
+                ticks.tick().await;
+                let Some(registry) = registry.upgrade() else {
+                    break;
+                };
+                let (now, calls) = (Instant::now(), registry.calls_total());
+                let rate = calls.saturating_sub(last.1) as f64
+                    / now.duration_since(last.0).as_secs_f64().max(1e-3);
+                last = (now, calls);
+                crate::systemd::status(&format!("{}, {rate:.0} calls/s", registry.summary_line()));
+            }
+        });
+    }
+
     /// `disconnect`: closes the channels and keeps the configuration. Refused while other
     /// processes hold leases, unless `force`.
     pub async fn disconnect(&self, peer: &Peer, name: &str, force: bool) -> Result<AliasInfo> {

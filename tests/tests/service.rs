@@ -1,0 +1,211 @@
+//! The daemon as a service: systemd notifications and watchdog (through a notify socket
+//! of this test's own), socket activation (Debian's `systemd-socket-activate`), and
+//! SIGTERM draining in-flight calls.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use milvus_connd_client::{Client, ConnectParams};
+use milvus_connd_proto::health::HealthCheckRequest;
+use milvus_connd_proto::health::health_client::HealthClient;
+use milvus_connd_tests::daemon::{Daemon, Options, Signal};
+use milvus_connd_tests::fake_upstream;
+use serde_json::json;
+use tonic::codegen::tokio_stream::StreamExt as _;
+
+/// Collects notify messages until one contains `needle` (or `within` passes).
+fn receive_until(socket: &UnixDatagram, needle: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let done = message.contains(needle);
+            seen.push(message);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("no {needle:?} within {within:?}; got {seen:?}");
+}
+
+#[test]
+fn notifies_systemd_of_readiness_status_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_with(Options {
+        env: vec![
+            ("NOTIFY_SOCKET".into(), path.display().to_string()),
+            ("WATCHDOG_USEC".into(), "200000".into()),
+        ],
+        ..Default::default()
+    });
+    let first = receive_until(&socket, "READY=1", Duration::from_secs(5));
+    assert!(
+        first.iter().any(|m| m.contains("STATUS=0/0 aliases ready")),
+        "{first:?}"
+    );
+    receive_until(&socket, "WATCHDOG=1", Duration::from_secs(2));
+    receive_until(&socket, "WATCHDOG=1", Duration::from_secs(2));
+    daemon.signal(Signal::SIGTERM);
+    receive_until(&socket, "STOPPING=1", Duration::from_secs(5));
+    let status = daemon.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn socket_activation_serves_the_control_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("activated.sock");
+    let mut activator = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(milvus_connd_tests::binary("milvus-connd"))
+        .arg("--runtime-dir")
+        .arg(dir.path().join("rt"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate (Debian package systemd)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the activator did not bind its socket"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first connection starts the daemon on the passed socket.
+    let status = tokio::time::timeout(Duration::from_secs(10), Client::new(&socket).status())
+        .await
+        .expect("answered in time")
+        .expect("status through the activated socket");
+    assert_eq!(status.aliases, 0);
+    assert!(
+        !dir.path().join("rt/control.sock").exists(),
+        "no socket of its own when one is passed"
+    );
+    let pid = nix::unistd::Pid::from_raw(activator.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = activator.wait();
+}
+
+/// An endless stream through the daemon (the harness's fake upstream: Milvus's own Watch
+/// ends after its first answer), open when this returns.
+/// The returned sender keeps the upstream running.
+async fn open_watch(
+    daemon: &Daemon,
+) -> (
+    tonic::Streaming<milvus_connd_proto::health::HealthCheckResponse>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (addr, _seen, stop) = fake_upstream::start().await;
+    let params: ConnectParams =
+        serde_json::from_value(json!({"address": addr.to_string()})).expect("params");
+    let lease = daemon
+        .client()
+        .connect("draining", &params)
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(lease.channel());
+    let mut stream = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    stream
+        .next()
+        .await
+        .expect("first answer")
+        .expect("not an error");
+    lease.detach();
+    (stream, stop)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_an_in_flight_call_finish_then_exits_and_removes_its_sockets() {
+    let mut daemon = Daemon::start();
+    let (stream, _upstream) = open_watch(&daemon).await;
+    let alias_socket = daemon.runtime_dir().join("aliases/draining.sock");
+    assert!(alias_socket.exists());
+    daemon.signal(Signal::SIGTERM);
+    // The stream is in flight: the daemon waits for it, but accepts nothing new.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        daemon.is_running(),
+        "the daemon did not wait for the in-flight call"
+    );
+    assert!(
+        !alias_socket.exists(),
+        "the alias socket is closed while draining"
+    );
+    drop(stream);
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits once the call is over");
+    assert!(status.success(), "{status:?}");
+    assert!(!daemon.socket().exists(), "the control socket is gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_ends_the_drain_at_once() {
+    let mut daemon = Daemon::start();
+    let (_stream, _upstream) = open_watch(&daemon).await;
+    daemon.signal(Signal::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(daemon.is_running());
+    let started = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(3))
+        .expect("a fast exit");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shutdown_grace_bounds_the_drain() {
+    let mut daemon = Daemon::start_with(Options {
+        args: vec!["--shutdown-grace".into(), "1s".into()],
+        ..Default::default()
+    });
+    let (_stream, _upstream) = open_watch(&daemon).await;
+    let started = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits after the grace");
+    assert!(status.success(), "{status:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let mut daemon = Daemon::start_with(Options {
+        args: vec!["--log-format".into(), "json".into()],
+        ..Default::default()
+    });
+    daemon.client().status().await.expect("status");
+    daemon.stop();
+    let log = daemon.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("fields").is_some(),
+            "{line}"
+        );
+    }
+}
