@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod alias_config;
 pub mod control;
 pub mod defaults;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub milvus_uri: Option<String>,
     /// How long a drain may wait for in-flight calls.
     pub shutdown_grace: Duration,
+    /// Where to serve `/livez`, `/readyz`, `/startupz` and `/metrics`, if anywhere.
+    pub admin_listen: Option<std::net::SocketAddr>,
 }
 
 /// Why the daemon could not start.
@@ -64,6 +67,12 @@ pub enum StartError {
     Setup(#[from] runtime_dir::SetupError),
     #[error("cannot use the socket systemd passed")]
     Activation(#[source] std::io::Error),
+    #[error("cannot listen for admin HTTP on {addr}")]
+    Admin {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Serves until `phases` reaches [`shutdown::Phase::Draining`], then drains: stops
@@ -102,6 +111,21 @@ pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Resu
         started: Instant::now(),
         request_timeout: settings.request_timeout,
     });
+    let admin = Arc::new(admin::Admin {
+        registry: registry.clone(),
+        started: Instant::now(),
+        ready: std::sync::atomic::AtomicBool::new(true),
+    });
+    let admin_task = match settings.admin_listen {
+        Some(addr) => {
+            let listener = admin::bind(addr)
+                .await
+                .map_err(|source| StartError::Admin { addr, source })?;
+            tracing::info!(%addr, "admin HTTP listening");
+            Some(tokio::spawn(admin::serve(listener, admin.clone())))
+        }
+        None => None,
+    };
     systemd::ready(&registry.summary_line());
     systemd::spawn_watchdog();
     registry.spawn_status_reporter(defaults::STATUS_INTERVAL);
@@ -112,6 +136,9 @@ pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Resu
     })
     .await;
     systemd::stopping();
+    admin
+        .ready
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     registry.stop_endpoints();
     let drained = tokio::time::timeout(settings.shutdown_grace, async {
         tokio::select! {
@@ -127,6 +154,9 @@ pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Resu
         && let Err(err) = std::fs::remove_file(&socket)
     {
         tracing::warn!(error = %err, socket = %socket.display(), "cannot remove the control socket");
+    }
+    if let Some(task) = admin_task {
+        task.abort();
     }
     tracing::info!("stopped");
     Ok(())

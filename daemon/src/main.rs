@@ -32,6 +32,9 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "10s")]
     request_timeout: Duration,
+    /// Serve /livez, /readyz, /startupz and /metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<std::net::SocketAddr>,
     /// How long SIGTERM waits for in-flight calls before stopping anyway.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "30s")]
@@ -95,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         milvus_uri: milvus_uri(),
         shutdown_grace: args.shutdown_grace,
+        admin_listen: args.admin_listen,
     };
     let (phases, watched) = tokio::sync::watch::channel(Phase::Running);
     tokio::spawn(async move {

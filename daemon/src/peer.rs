@@ -22,6 +22,16 @@ impl Peer {
         }
     }
 
+    /// The daemon acting for itself (lazy connects, metrics): sees everything.
+    pub fn internal() -> Self {
+        Self {
+            uid: 0,
+            gid: 0,
+            pid: None,
+            privileged: true,
+        }
+    }
+
     pub fn is_privileged(&self) -> bool {
         self.privileged
     }

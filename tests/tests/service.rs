@@ -209,3 +209,75 @@ async fn json_logs_are_one_object_per_line() {
         );
     }
 }
+
+/// GET `path` from the admin endpoint: (status, body).
+fn admin_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("admin endpoint");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_http_reports_health_and_prometheus_metrics() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr");
+    drop(free);
+    let mut daemon = Daemon::start_with(Options {
+        args: vec!["--admin-listen".into(), addr.to_string()],
+        ..Default::default()
+    });
+    assert_eq!(admin_get(addr, "/livez").0, 200);
+    assert_eq!(
+        admin_get(addr, "/readyz").0,
+        200,
+        "ready without any Milvus"
+    );
+    assert_eq!(admin_get(addr, "/startupz").0, 200);
+    let (stream, _upstream) = open_watch(&daemon).await;
+    let (status, metrics) = admin_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "milvus_connd_alias_state{alias=\"draining\",state=\"ready\"} 1",
+        "milvus_connd_alias_channels_ready{alias=\"draining\"} 2",
+        "milvus_connd_alias_calls_in_flight{alias=\"draining\"} 1",
+        "milvus_connd_alias_calls_total{alias=\"draining\"} 1",
+        "milvus_connd_channels_opened_total 2",
+        "milvus_connd_build_info{version=",
+        "milvus_connd_uptime_seconds ",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+    // Draining: no longer ready, still alive.
+    daemon.signal(Signal::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(admin_get(addr, "/readyz").0, 503);
+    assert_eq!(admin_get(addr, "/livez").0, 200);
+    drop(stream);
+    assert!(
+        daemon
+            .wait_exit(Duration::from_secs(5))
+            .expect("exits")
+            .success()
+    );
+}

@@ -282,8 +282,7 @@ impl Registry {
     /// Connects an idle alias on behalf of its data plane (a call arrived on its socket),
     /// with its stored configuration and without a lease.
     pub async fn connect_for_data_plane(&self, name: &str) -> Result<Route> {
-        let daemon = Peer::new(self.daemon_uid, 0, None, self.daemon_uid);
-        self.connect(&daemon, name, ConnectParams::default())
+        self.connect(&Peer::internal(), name, ConnectParams::default())
             .await?;
         let aliases = lock(&self.aliases);
         aliases

@@ -33,6 +33,23 @@ impl Registry {
         }
     }
 
+    /// Per-alias figures for `/metrics`.
+    pub fn metrics(&self) -> Vec<crate::admin::AliasMetrics> {
+        use std::sync::atomic::Ordering::Relaxed;
+        lock(&self.aliases)
+            .iter()
+            .map(|(name, alias)| crate::admin::AliasMetrics {
+                alias: name.clone(),
+                state: alias.state,
+                channels_ready: alias.pool.as_ref().map_or(0, |p| p.ready_channels()),
+                leases: alias.leases.len(),
+                calls_total: alias.handle.calls_total.load(Relaxed),
+                in_flight: alias.handle.in_flight(),
+                authority_rewrites_total: alias.handle.authority_rewrites.load(Relaxed),
+            })
+            .collect()
+    }
+
     /// `ready/total aliases ready, N calls/s` for systemd's STATUS= line.
     pub fn summary_line(&self) -> String {
         let aliases = lock(&self.aliases);

@@ -64,7 +64,6 @@ pub struct Registry {
     /// `MILVUS_URI` of the daemon's environment or `.env`.
     env_uri: Option<String>,
     endpoints: EndpointSettings,
-    daemon_uid: u32,
 }
 
 /// Holds an alias's operation lock; drops the table entry when nobody else wants it.
@@ -107,7 +106,6 @@ impl Registry {
             events: Events::default(),
             env_uri,
             endpoints,
-            daemon_uid: nix::unistd::geteuid().as_raw(),
         })
     }
 
