@@ -16,4 +16,5 @@ bash tests/milvus/milvus.sh start "$milvus_root" local "$port" --watch-pid $$
 trap 'bash tests/milvus/milvus.sh stop "$milvus_root" local' EXIT
 
 echo "milvus-connd: control socket $top/run/control.sock; aliases without an address use http://127.0.0.1:$port"
-MILVUS_URI=http://127.0.0.1:$port target/debug/milvus-connd --runtime-dir "$top/run"
+MILVUS_URI=http://127.0.0.1:$port target/debug/milvus-connd --runtime-dir "$top/run" \
+  --state-file "$top/run/state.json" --admin-listen 127.0.0.1:9464

@@ -170,6 +170,13 @@ impl Client {
             .map(drop)
     }
 
+    /// Asks the daemon to drain and stop, as SIGTERM does (root or the daemon's user).
+    pub async fn shutdown(&self) -> Result<()> {
+        self.send(Method::POST, "/v1/shutdown", None::<&()>)
+            .await
+            .map(drop)
+    }
+
     pub async fn status(&self) -> Result<StatusInfo> {
         self.call(Method::GET, "/v1/status", None::<&()>).await
     }

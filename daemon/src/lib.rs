@@ -31,6 +31,7 @@ pub mod registry;
 pub mod resolve;
 pub mod runtime_dir;
 pub mod shutdown;
+pub mod state_file;
 pub mod systemd;
 pub mod upstream;
 
@@ -58,6 +59,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Where to serve `/livez`, `/readyz`, `/startupz` and `/metrics`, if anywhere.
     pub admin_listen: Option<std::net::SocketAddr>,
+    /// Where aliases added through the API are kept across restarts, if anywhere.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Why the daemon could not start.
@@ -78,7 +81,11 @@ pub enum StartError {
 /// Serves until `phases` reaches [`shutdown::Phase::Draining`], then drains: stops
 /// accepting, lets in-flight calls finish within the grace period (or until
 /// [`shutdown::Phase::Now`]), removes its sockets and returns.
-pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Result<(), StartError> {
+pub async fn run(
+    settings: Settings,
+    shutdown: Arc<watch::Sender<Phase>>,
+) -> Result<(), StartError> {
+    let mut phases = shutdown.subscribe();
     runtime_dir::prepare(&settings.runtime_dir, settings.socket_group)?;
     let (listener, owned_socket) =
         match systemd::activated_control_socket().map_err(StartError::Activation)? {
@@ -104,12 +111,15 @@ pub async fn run(settings: Settings, mut phases: watch::Receiver<Phase>) -> Resu
             runtime_dir: settings.runtime_dir.clone(),
             socket_group: settings.socket_group,
         },
+        settings.state_file.clone(),
     );
+    registry.restore().await;
     registry.spawn_sweeper(defaults::SWEEP_INTERVAL);
     let ctx = Arc::new(control::Context {
         registry: registry.clone(),
         started: Instant::now(),
         request_timeout: settings.request_timeout,
+        shutdown,
     });
     let admin = Arc::new(admin::Admin {
         registry: registry.clone(),

@@ -35,6 +35,14 @@ struct Args {
     /// Serve /livez, /readyz, /startupz and /metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<std::net::SocketAddr>,
+    /// Where aliases added through the API are kept across restarts [default:
+    /// $STATE_DIRECTORY/state.json, /var/lib/milvus-connd/state.json as root, else
+    /// $XDG_STATE_HOME or ~/.local/state /milvus-connd/state.json].
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
+    /// Keep nothing across restarts.
+    #[arg(long, conflicts_with = "state_file")]
+    no_state_file: bool,
     /// How long SIGTERM waits for in-flight calls before stopping anyway.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "30s")]
@@ -70,6 +78,24 @@ fn socket_group(arg: Option<&str>) -> anyhow::Result<Option<u32>> {
     }
 }
 
+/// The state file when none is given (DESIGN.md §3).
+fn default_state_file(is_root: bool) -> Option<PathBuf> {
+    let var = |key: &str| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("STATE_DIRECTORY") {
+        return Some(dir.join("state.json"));
+    }
+    if is_root {
+        return Some(PathBuf::from("/var/lib/milvus-connd/state.json"));
+    }
+    let base =
+        var("XDG_STATE_HOME").or_else(|| var("HOME").map(|home| home.join(".local/state")))?;
+    Some(base.join("milvus-connd/state.json"))
+}
+
 /// `MILVUS_URI` from the environment, else from `.env` in the working directory.
 fn milvus_uri() -> Option<String> {
     if let Ok(uri) = std::env::var("MILVUS_URI")
@@ -99,13 +125,19 @@ async fn main() -> anyhow::Result<()> {
         milvus_uri: milvus_uri(),
         shutdown_grace: args.shutdown_grace,
         admin_listen: args.admin_listen,
+        state_file: match (args.no_state_file, args.state_file) {
+            (true, _) => None,
+            (false, Some(path)) => Some(path),
+            (false, None) => default_state_file(is_root),
+        },
     };
-    let (phases, watched) = tokio::sync::watch::channel(Phase::Running);
+    let phases = std::sync::Arc::new(tokio::sync::watch::Sender::new(Phase::Running));
+    let signals = phases.clone();
     tokio::spawn(async move {
-        if let Err(err) = shutdown::follow_signals(phases).await {
+        if let Err(err) = shutdown::follow_signals(signals).await {
             tracing::error!(error = %err, "cannot wait for signals");
         }
     });
-    milvus_connd::run(settings, watched).await?;
+    milvus_connd::run(settings, phases).await?;
     Ok(())
 }

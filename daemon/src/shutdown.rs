@@ -15,7 +15,7 @@ pub enum Phase {
 }
 
 /// Moves `phases` along as signals arrive, until it reaches [`Phase::Now`].
-pub async fn follow_signals(phases: watch::Sender<Phase>) -> std::io::Result<()> {
+pub async fn follow_signals(phases: std::sync::Arc<watch::Sender<Phase>>) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;

@@ -18,6 +18,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Written as `.env` in the daemon's working directory.
     pub dotenv: Option<String>,
+    /// The state file; a fresh one in the daemon's directory when not given, so tests
+    /// never share (or touch the machine's) persisted aliases.
+    pub state_file: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -44,6 +47,13 @@ impl Daemon {
         command
             .arg("--runtime-dir")
             .arg(dir.path().join("rt"))
+            .arg("--state-file")
+            .arg(
+                options
+                    .state_file
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("state.json")),
+            )
             .args(&options.args)
             .current_dir(dir.path())
             .env_remove("MILVUS_URI")

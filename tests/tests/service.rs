@@ -69,6 +69,7 @@ async fn socket_activation_serves_the_control_api() {
         .arg(milvus_connd_tests::binary("milvus-connd"))
         .arg("--runtime-dir")
         .arg(dir.path().join("rt"))
+        .arg("--no-state-file")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -280,4 +281,75 @@ async fn admin_http_reports_health_and_prometheus_metrics() {
             .expect("exits")
             .success()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aliases_added_through_the_api_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let milvus = milvus_connd_tests::milvus::shared(milvus_connd_tests::milvus::Flavor::Auth);
+    let keep = tempfile::tempdir().expect("tempdir");
+    let state = keep.path().join("state.json");
+    let options = Options {
+        state_file: Some(state.clone()),
+        ..Default::default()
+    };
+    let mut first = Daemon::start_with(options.clone());
+    let params: ConnectParams = serde_json::from_value(json!({
+        "uri": format!("http://{}", milvus.address()), "user": "root", "password": "Milvus", "pool_size": 1,
+    }))
+    .expect("params");
+    first
+        .client()
+        .connect("kept", &params)
+        .await
+        .expect("connect")
+        .detach();
+    first
+        .client()
+        .add("added-only", &params)
+        .await
+        .expect("add");
+    first.client().add("gone", &params).await.expect("add");
+    first.client().remove("gone").await.expect("remove");
+    assert!(first.stop().success());
+    let mode = std::fs::metadata(&state)
+        .expect("state file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the state file holds secrets");
+
+    let second = Daemon::start_with(options);
+    let list = second.client().list().await.expect("list");
+    let names: Vec<&str> = list.aliases.iter().map(|a| a.alias.as_str()).collect();
+    assert_eq!(names, ["added-only", "kept"]);
+    let info = second.client().get("kept").await.expect("get");
+    assert_eq!(info.owner_uid, nix::unistd::geteuid().as_raw());
+    assert!(!info.connected, "restored aliases connect when asked");
+    // The credentials came back too: an empty connect authenticates.
+    let lease = second
+        .client()
+        .connect("kept", &ConnectParams::default())
+        .await
+        .expect("connect restored");
+    assert!(lease.alias.connected);
+}
+
+#[tokio::test]
+async fn post_shutdown_drains_like_sigterm_and_only_for_root() {
+    let mut daemon = Daemon::start_with(Options {
+        args: vec!["--socket-group".into(), "65534".into()],
+        ..Default::default()
+    });
+    if nix::unistd::geteuid().is_root() {
+        let denied =
+            milvus_connd_tests::daemon::connctl(&daemon, &["shutdown"], None, Some((65534, 65534)));
+        assert_eq!(denied.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&denied.stderr).contains("PermissionDenied"));
+        assert!(daemon.is_running());
+    }
+    daemon.client().shutdown().await.expect("shutdown accepted");
+    let status = daemon.wait_exit(Duration::from_secs(5)).expect("stops");
+    assert!(status.success(), "{status:?}");
+    assert!(!daemon.socket().exists());
 }

@@ -75,6 +75,8 @@ enum Command {
     },
     /// Show the daemon's status.
     Status,
+    /// Drain and stop the daemon, as SIGTERM does.
+    Shutdown,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +456,12 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             client.remove(&alias).await?;
             if !json {
                 println!("removed {alias}");
+            }
+        }
+        Command::Shutdown => {
+            client.shutdown().await?;
+            if !json {
+                println!("milvus-connd is draining and will stop");
             }
         }
         Command::Status => {

@@ -9,10 +9,13 @@ use milvus_connd_protocol::{
     ConnectParams, DisconnectRequest, MAX_BODY_BYTES, ReconnectRequest, ReleaseRequest, StatusInfo,
 };
 
+use tokio::sync::watch;
+
 use super::events;
 use super::http::{self, Answer, Rejection};
 use crate::peer::Peer;
 use crate::registry::Registry;
+use crate::shutdown::Phase;
 
 /// What every request handler can reach.
 #[derive(Debug)]
@@ -21,6 +24,8 @@ pub struct Context {
     pub started: Instant,
     /// How long a client may take to send one request.
     pub request_timeout: Duration,
+    /// Moves the daemon to draining (`POST /v1/shutdown`).
+    pub shutdown: Arc<watch::Sender<Phase>>,
 }
 
 enum Route<'a> {
@@ -29,6 +34,7 @@ enum Route<'a> {
     AliasAction(&'a str, &'a str),
     Status,
     Events,
+    Shutdown,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -44,6 +50,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ] => Some(Route::AliasAction(alias, action)),
         ["status"] => Some(Route::Status),
         ["events"] => Some(Route::Events),
+        ["shutdown"] => Some(Route::Shutdown),
         _ => None,
     }
 }
@@ -131,6 +138,8 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
             events::alias_filter(query.as_deref()),
         ),
         (Route::Events, _) => method_not_allowed("GET"),
+        (Route::Shutdown, Method::POST) => shutdown(&ctx, &peer),
+        (Route::Shutdown, _) => method_not_allowed("POST"),
     }
 }
 
@@ -139,6 +148,28 @@ fn answer<T: serde::Serialize>(result: crate::error::Result<T>, alias: &str) -> 
         Ok(value) => http::json(StatusCode::OK, &value),
         Err(err) => http::error(&err, Some(alias)),
     }
+}
+
+/// `POST /v1/shutdown`: what SIGTERM does, for root and the daemon's uid.
+fn shutdown(ctx: &Context, peer: &Peer) -> Answer {
+    if !peer.is_privileged() {
+        let err =
+            crate::Error::PermissionDenied("only root or the daemon's user may stop it".into());
+        return http::error(&err, None);
+    }
+    tracing::info!(
+        uid = peer.uid,
+        pid = peer.pid,
+        "shutdown requested through the control API"
+    );
+    ctx.shutdown.send_if_modified(|phase| {
+        let starts = *phase == Phase::Running;
+        if starts {
+            *phase = Phase::Draining;
+        }
+        starts
+    });
+    http::json(StatusCode::ACCEPTED, &serde_json::json!({"stopping": true}))
 }
 
 fn status(ctx: &Context, peer: &Peer) -> StatusInfo {

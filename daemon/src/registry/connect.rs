@@ -177,7 +177,9 @@ impl Registry {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
         }
-        self.store(peer, name, params, config, None).await
+        let info = self.store(peer, name, params, config, None).await?;
+        self.persist().await;
+        Ok(info)
     }
 
     /// `connect`: waits up to the alias's timeout for a ready pool; gives the caller a
@@ -266,6 +268,7 @@ impl Registry {
                 Ok(alias.info())
             })?;
         }
+        self.persist().await;
         Ok(ConnectResponse {
             alias: info,
             reused: false,

@@ -141,6 +141,7 @@ impl Registry {
         let removed = lock(&self.aliases).remove(name);
         drop(removed);
         tracing::info!(alias = name, "alias removed");
+        self.persist().await;
         Ok(())
     }
 

@@ -32,6 +32,7 @@ use crate::upstream::ChannelCounters;
 mod alias;
 mod connect;
 mod lifecycle;
+mod persist;
 
 use alias::Alias;
 pub use alias::idle_expired;
@@ -64,6 +65,10 @@ pub struct Registry {
     /// `MILVUS_URI` of the daemon's environment or `.env`.
     env_uri: Option<String>,
     endpoints: EndpointSettings,
+    /// Where API aliases are persisted, if anywhere.
+    state_file: Option<PathBuf>,
+    /// Serialises writes of the state file.
+    persisting: tokio::sync::Mutex<()>,
 }
 
 /// Holds an alias's operation lock; drops the table entry when nobody else wants it.
@@ -95,7 +100,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Registry {
-    pub fn new(env_uri: Option<String>, endpoints: EndpointSettings) -> Arc<Self> {
+    pub fn new(
+        env_uri: Option<String>,
+        endpoints: EndpointSettings,
+        state_file: Option<PathBuf>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             aliases: Mutex::default(),
@@ -106,6 +115,8 @@ impl Registry {
             events: Events::default(),
             env_uri,
             endpoints,
+            state_file,
+            persisting: tokio::sync::Mutex::new(()),
         })
     }
 
