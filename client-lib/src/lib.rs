@@ -30,9 +30,9 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 pub use milvus_connd_protocol::{
-    AliasInfo, AliasList, AliasState, ApiError, ConnectParams, ConnectResponse, DisconnectRequest,
-    ErrorBody, ErrorCode, Event, EventLine, PoolMode, Port, ReconnectMode, ReconnectRequest,
-    ReleaseRequest, Secret, StatusInfo, paths,
+    AliasInfo, AliasList, AliasState, ApiError, AuthKind, ConnectParams, ConnectResponse,
+    DisconnectRequest, ErrorBody, ErrorCode, Event, EventLine, PoolMode, Port, ReconnectMode,
+    ReconnectRequest, ReleaseRequest, Secret, StatusInfo, paths,
 };
 
 /// Why a call failed.

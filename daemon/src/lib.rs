@@ -18,10 +18,12 @@
 
 pub mod admin;
 pub mod alias_config;
+pub mod config;
 pub mod control;
 pub mod defaults;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod health;
 pub mod leases;
 pub mod peer;
@@ -30,6 +32,7 @@ pub mod proxy;
 pub mod registry;
 pub mod resolve;
 pub mod runtime_dir;
+pub mod secrets;
 pub mod shutdown;
 pub mod state_file;
 pub mod systemd;
@@ -61,6 +64,8 @@ pub struct Settings {
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Where aliases added through the API are kept across restarts, if anywhere.
     pub state_file: Option<PathBuf>,
+    /// The aliases of the config file (owned by root, not persisted).
+    pub config_aliases: std::collections::BTreeMap<String, milvus_connd_protocol::ConnectParams>,
 }
 
 /// Why the daemon could not start.
@@ -113,6 +118,7 @@ pub async fn run(
         },
         settings.state_file.clone(),
     );
+    registry.load_config(settings.config_aliases.clone()).await;
     registry.restore().await;
     registry.spawn_sweeper(defaults::SWEEP_INTERVAL);
     let ctx = Arc::new(control::Context {

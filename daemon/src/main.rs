@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use milvus_connd::shutdown::{self, Phase};
-use milvus_connd::{Settings, defaults};
+use milvus_connd::{Settings, config, defaults};
 use milvus_connd_protocol::paths;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -20,6 +20,12 @@ enum LogFormat {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file [default: /etc/milvus-connd/config.toml when it exists]. Options given
+    /// on the command line win over its `[daemon]` table.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Directory for the control socket and alias sockets [default: $RUNTIME_DIRECTORY,
     /// /run/milvus-connd as root, else $XDG_RUNTIME_DIR/milvus-connd].
     #[arg(long, value_name = "DIR")]
@@ -28,10 +34,9 @@ struct Args {
     /// `milvus-connd` group if it exists].
     #[arg(long, value_name = "GROUP")]
     socket_group: Option<String>,
-    /// How long a control client may take to send one request.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
-          default_value = "10s")]
-    request_timeout: Duration,
+    /// How long a control client may take to send one request [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    request_timeout: Option<Duration>,
     /// Serve /livez, /readyz, /startupz and /metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<std::net::SocketAddr>,
@@ -43,12 +48,25 @@ struct Args {
     /// Keep nothing across restarts.
     #[arg(long, conflicts_with = "state_file")]
     no_state_file: bool,
-    /// How long SIGTERM waits for in-flight calls before stopping anyway.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
-          default_value = "30s")]
-    shutdown_grace: Duration,
+    /// How long SIGTERM waits for in-flight calls before stopping anyway [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    shutdown_grace: Option<Duration>,
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file (default: the one the daemon would use) and exit.
+    CheckConfig { file: Option<PathBuf> },
+}
+
+/// The config file to use: the one given, else the default one when it exists.
+fn config_path(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| {
+        let default = PathBuf::from(config::DEFAULT_PATH);
+        default.exists().then_some(default)
+    })
 }
 
 fn init_logging(format: LogFormat) {
@@ -113,23 +131,51 @@ fn milvus_uri() -> Option<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::CheckConfig { file }) = &args.command {
+        let Some(path) = config_path(file.clone()) else {
+            bail!(
+                "no config file given and {} does not exist",
+                config::DEFAULT_PATH
+            );
+        };
+        let checked = config::check(&path)?;
+        println!(
+            "{}: valid, {} alias(es)",
+            path.display(),
+            checked.aliases.len()
+        );
+        return Ok(());
+    }
     init_logging(args.log_format);
+    let file = match config_path(args.config.clone()) {
+        Some(path) => config::check(&path)?,
+        None => config::ConfigFile::default(),
+    };
+    let daemon = file.daemon;
     let is_root = nix::unistd::geteuid().is_root();
     let runtime_dir = args
         .runtime_dir
+        .or(daemon.runtime_dir)
         .unwrap_or_else(|| paths::default_runtime_dir(|k| std::env::var(k).ok(), is_root));
     let settings = Settings {
         runtime_dir,
-        socket_group: socket_group(args.socket_group.as_deref())?,
-        request_timeout: args.request_timeout,
+        socket_group: socket_group(args.socket_group.or(daemon.socket_group).as_deref())?,
+        request_timeout: args
+            .request_timeout
+            .or(daemon.request_timeout)
+            .unwrap_or(defaults::REQUEST_TIMEOUT),
         milvus_uri: milvus_uri(),
-        shutdown_grace: args.shutdown_grace,
-        admin_listen: args.admin_listen,
-        state_file: match (args.no_state_file, args.state_file) {
+        shutdown_grace: args
+            .shutdown_grace
+            .or(daemon.shutdown_grace)
+            .unwrap_or(defaults::SHUTDOWN_GRACE),
+        admin_listen: args.admin_listen.or(daemon.admin_listen),
+        state_file: match (args.no_state_file, args.state_file.or(daemon.state_file)) {
             (true, _) => None,
             (false, Some(path)) => Some(path),
             (false, None) => default_state_file(is_root),
         },
+        config_aliases: file.aliases,
     };
     let phases = std::sync::Arc::new(tokio::sync::watch::Sender::new(Phase::Running));
     let signals = phases.clone();

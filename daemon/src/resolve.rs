@@ -64,6 +64,8 @@ fn overlay(base: &ConnectParams, top: &ConnectParams) -> ConnectParams {
         password: pick(&top.password, &base.password),
         db_name: pick(&top.db_name, &base.db_name),
         token: pick(&top.token, &base.token),
+        password_file: pick(&top.password_file, &base.password_file),
+        token_file: pick(&top.token_file, &base.token_file),
         address: pick(&top.address, &base.address),
         uri: pick(&top.uri, &base.uri),
         host: pick(&top.host, &base.host),

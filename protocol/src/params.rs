@@ -67,6 +67,13 @@ pub struct ConnectParams {
     /// `user:password` or an API key; wins over `user` and `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Secret>,
+    /// A file holding the password; a relative name is a systemd credential
+    /// (`$CREDENTIALS_DIRECTORY/<name>`). Read at every connect, so rotation works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// A file holding the token, like `password_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
     /// `host:port`; wins over `uri`, `host` and `port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,

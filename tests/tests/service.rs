@@ -353,3 +353,109 @@ async fn post_shutdown_drains_like_sigterm_and_only_for_root() {
     assert!(status.success(), "{status:?}");
     assert!(!daemon.socket().exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_aliases_with_systemd_credentials_serve_and_are_not_persisted() {
+    let milvus = milvus_connd_tests::milvus::shared(milvus_connd_tests::milvus::Flavor::Auth);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).expect("mkdir");
+    std::fs::write(credentials.join("milvus-token"), "root:Milvus\n").expect("token");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nshutdown_grace = \"5s\"\n\n[aliases.fromconfig]\nuri = \"http://{}\"\ntoken_file = \"milvus-token\"\npool_size = 1\n",
+            milvus.address()
+        ),
+    )
+    .expect("config");
+    let state = dir.path().join("state.json");
+    let daemon = Daemon::start_with(Options {
+        args: vec!["--config".into(), config.display().to_string()],
+        env: vec![(
+            "CREDENTIALS_DIRECTORY".into(),
+            credentials.display().to_string(),
+        )],
+        state_file: Some(state.clone()),
+        ..Default::default()
+    });
+    let info = daemon
+        .client()
+        .get("fromconfig")
+        .await
+        .expect("the config alias exists");
+    assert_eq!(info.owner_uid, 0);
+    assert_eq!(info.auth, milvus_connd_client::AuthKind::Token);
+    // A call on its socket connects it lazily, authenticated with the credential file.
+    let ping = milvus_connd_tests::daemon::connctl(&daemon, &["ping", "fromconfig"], None, None);
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stderr)
+    );
+    daemon
+        .client()
+        .add(
+            "fromapi",
+            &serde_json::from_value(json!({"uri": "http://127.0.0.1:1"})).expect("params"),
+        )
+        .await
+        .expect("add");
+    let saved = std::fs::read_to_string(&state).expect("state file");
+    assert!(
+        saved.contains("fromapi") && !saved.contains("fromconfig"),
+        "{saved}"
+    );
+    assert!(
+        !saved.contains("root:Milvus"),
+        "the credential stays in its file"
+    );
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[aliases.a]\nuri = \"http://127.0.0.1:19530\"\n").expect("write");
+    let out = std::process::Command::new(milvus_connd_tests::binary("milvus-connd"))
+        .args(["check-config"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid, 1 alias"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[aliases.a]\nuri = \"http://127.0.0.1:19530\"\ntimeuot = 3\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(milvus_connd_tests::binary("milvus-connd"))
+        .args(["check-config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("timeuot") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    // The daemon refuses to start on it, too.
+    let out = std::process::Command::new(milvus_connd_tests::binary("milvus-connd"))
+        .arg("--config")
+        .arg(&bad)
+        .args([
+            "--runtime-dir",
+            dir.path().join("rt").to_str().expect("utf8"),
+            "--no-state-file",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}

@@ -190,6 +190,9 @@ impl ParamArgs {
             password,
             db_name: self.db_name,
             token,
+            // The CLI reads secret files itself and sends their content.
+            password_file: None,
+            token_file: None,
             address: self.address,
             uri: self.uri,
             host: self.host,

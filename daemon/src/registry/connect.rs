@@ -19,8 +19,8 @@ use crate::peer::Peer;
 use crate::pool::Pool;
 use crate::proxy::Endpoints;
 use crate::proxy::route::{AliasHandle, LazyConnect, Route};
-use crate::resolve;
 use crate::upstream::tls;
+use crate::{resolve, secrets};
 
 /// What a connect needs to know of an alias before it talks to Milvus.
 struct Stored {
@@ -165,7 +165,7 @@ impl Registry {
     pub async fn add(&self, peer: &Peer, name: &str, params: ConnectParams) -> Result<AliasInfo> {
         check_name(name, &params)?;
         let _op = self.lock_alias(name).await;
-        let config = resolve::resolve(&params)?;
+        let config = resolve::resolve(&secrets::fill(&params, peer)?)?;
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }
@@ -213,7 +213,7 @@ impl Registry {
             &params,
             self.env_uri.as_deref(),
         )?;
-        let config = resolve::resolve(&merged)?;
+        let config = resolve::resolve(&secrets::fill(&merged, peer)?)?;
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }
@@ -222,7 +222,9 @@ impl Registry {
         if let Some(stored) = &stored
             && stored.connected
         {
-            if !stored.config.same_connection(&config) {
+            // The same parameters are the same connection even when a secret file has
+            // changed since (that takes a reconnect).
+            if merged != stored.params && !stored.config.same_connection(&config) {
                 return Err(Error::ConnDiffConf(name.to_owned()));
             }
             self.wait_for_recovery(peer, name, &config).await?;
@@ -367,9 +369,9 @@ impl Registry {
         mode: ReconnectMode,
     ) -> Result<AliasInfo> {
         let _op = self.lock_alias(name).await;
-        let (params, config) = self.with_alias(peer, name, |alias| {
-            Ok((alias.params.clone(), alias.config.clone()))
-        })?;
+        let params = self.with_alias(peer, name, |alias| Ok(alias.params.clone()))?;
+        // Resolved again so that certificate and secret files are read again.
+        let config = resolve::resolve(&secrets::fill(&params, peer)?)?;
         if let Some(tls) = &config.endpoint.tls {
             tls::check_access(tls, peer)?;
         }

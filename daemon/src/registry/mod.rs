@@ -69,6 +69,8 @@ pub struct Registry {
     state_file: Option<PathBuf>,
     /// Serialises writes of the state file.
     persisting: tokio::sync::Mutex<()>,
+    /// Aliases that come from the config file: root's, and never persisted.
+    config_aliases: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Holds an alias's operation lock; drops the table entry when nobody else wants it.
@@ -117,6 +119,7 @@ impl Registry {
             endpoints,
             state_file,
             persisting: tokio::sync::Mutex::new(()),
+            config_aliases: Mutex::default(),
         })
     }
 

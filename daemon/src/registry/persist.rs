@@ -1,5 +1,7 @@
 //! Keeping the state file in step with the registry, and restoring from it at start.
 
+use milvus_connd_protocol::ConnectParams;
+
 use super::{Registry, lock};
 use crate::peer::Peer;
 use crate::state_file::{self, PersistedAlias};
@@ -12,8 +14,10 @@ impl Registry {
             return;
         };
         let _writing = self.persisting.lock().await;
+        let from_config = lock(&self.config_aliases).clone();
         let aliases: Vec<PersistedAlias> = lock(&self.aliases)
             .iter()
+            .filter(|(name, _)| !from_config.contains(*name))
             .map(|(name, alias)| PersistedAlias {
                 alias: name.clone(),
                 owner_uid: alias.owner_uid(),
@@ -30,6 +34,19 @@ impl Registry {
         }
     }
 
+    /// Adds the config file's aliases, as root's (checked when the file was loaded).
+    pub async fn load_config(&self, aliases: std::collections::BTreeMap<String, ConnectParams>) {
+        for (alias, params) in aliases {
+            lock(&self.config_aliases).insert(alias.clone());
+            match self.add(&Peer::internal(), &alias, params).await {
+                Ok(_) => tracing::info!(alias, "alias from the config file"),
+                Err(err) => {
+                    tracing::error!(alias, error = %err, "cannot add the config file's alias")
+                }
+            }
+        }
+    }
+
     /// Adds the aliases of the state file back, as their owners, without connecting them.
     pub async fn restore(&self) {
         let Some(path) = &self.state_file else { return };
@@ -41,12 +58,20 @@ impl Registry {
             }
         };
         let daemon_uid = nix::unistd::geteuid().as_raw();
+        let from_config = lock(&self.config_aliases).clone();
         for PersistedAlias {
             alias,
             owner_uid,
             params,
         } in saved
         {
+            if from_config.contains(&alias) {
+                tracing::warn!(
+                    alias,
+                    "the config file defines this alias; the saved one is ignored"
+                );
+                continue;
+            }
             let owner = Peer::new(owner_uid, 0, None, daemon_uid);
             match self.add(&owner, &alias, params).await {
                 Ok(_) => tracing::info!(alias, owner_uid, "alias restored"),

@@ -1,11 +1,8 @@
 //! Turning an alias's TLS settings into a client TLS configuration.
 //!
 //! Files are checked here so that a missing or malformed file is a `ParamError` naming the
-//! parameter and the file, instead of a handshake failure later. The daemon usually runs
-//! with more rights than its callers, so it also refuses files the caller could not read
-//! itself: otherwise any local user could borrow the daemon's client key.
+//! parameter and the file, instead of a handshake failure later.
 
-use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use std::sync::Arc;
@@ -35,37 +32,10 @@ fn files(tls: &TlsConfig) -> Vec<(&'static str, &Path)> {
     files
 }
 
-/// Refuses files that `peer` could not read by the file's own permission bits.
+/// Refuses files that `peer` could not read itself (see [`crate::files`]).
 pub fn check_access(tls: &TlsConfig, peer: &Peer) -> Result<()> {
     for (param, path) in files(tls) {
-        if !path.is_absolute() {
-            return Err(Error::param(format!(
-                "{param} must be an absolute path, got {}",
-                path.display()
-            )));
-        }
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Error::param(format!("cannot read {param} {}: {e}", path.display())))?;
-        if !meta.is_file() {
-            return Err(Error::param(format!(
-                "{param} {} is not a regular file",
-                path.display()
-            )));
-        }
-        if peer.is_privileged() {
-            continue;
-        }
-        let mode = meta.mode();
-        let readable = (meta.uid() == peer.uid && mode & 0o400 != 0)
-            || (meta.gid() == peer.gid && mode & 0o040 != 0)
-            || mode & 0o004 != 0;
-        if !readable {
-            return Err(Error::PermissionDenied(format!(
-                "{param} {} is not readable by uid {}",
-                path.display(),
-                peer.uid
-            )));
-        }
+        crate::files::check_readable(param, path, peer)?;
     }
     Ok(())
 }
