@@ -32,7 +32,7 @@ use tokio::net::UnixStream;
 pub use milvus_connd_protocol::{
     AliasInfo, AliasList, AliasState, ApiError, AuthKind, ConnectParams, ConnectResponse,
     DisconnectRequest, ErrorBody, ErrorCode, Event, EventLine, PoolMode, Port, ReconnectMode,
-    ReconnectRequest, ReleaseRequest, Secret, StatusInfo, paths,
+    ReconnectRequest, ReleaseRequest, ReloadReport, Secret, StatusInfo, paths,
 };
 
 /// Why a call failed.
@@ -168,6 +168,11 @@ impl Client {
         self.send(Method::DELETE, &alias_path(alias, ""), None::<&()>)
             .await
             .map(drop)
+    }
+
+    /// Reloads the daemon's config file (root or the daemon's user).
+    pub async fn reload(&self) -> Result<ReloadReport> {
+        self.call(Method::POST, "/v1/reload", None::<&()>).await
     }
 
     /// Asks the daemon to drain and stop, as SIGTERM does (root or the daemon's user).

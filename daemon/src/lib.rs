@@ -64,8 +64,44 @@ pub struct Settings {
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Where aliases added through the API are kept across restarts, if anywhere.
     pub state_file: Option<PathBuf>,
+    /// The config file, for reloads.
+    pub config_path: Option<PathBuf>,
     /// The aliases of the config file (owned by root, not persisted).
     pub config_aliases: std::collections::BTreeMap<String, milvus_connd_protocol::ConnectParams>,
+}
+
+/// Reloads the config file's aliases, telling systemd (RELOADING=1 … READY=1).
+pub async fn reload(ctx: &control::Context) -> Result<milvus_connd_protocol::ReloadReport> {
+    let Some(path) = &ctx.config_path else {
+        return Err(Error::param(
+            "the daemon was started without a config file; nothing to reload",
+        ));
+    };
+    systemd::reloading();
+    let result = ctx.registry.reload(path).await;
+    if let Err(err) = &result {
+        tracing::error!(error = %err, "reload failed; the running configuration stays");
+    }
+    systemd::reloaded(&ctx.registry.summary_line());
+    result
+}
+
+fn spawn_reload_on_sighup(ctx: Arc<control::Context>) {
+    tokio::spawn(async move {
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(hangups) => hangups,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot wait for SIGHUP; reload only through the API");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config file");
+            let _ = reload(&ctx).await;
+        }
+    });
 }
 
 /// Why the daemon could not start.
@@ -126,7 +162,9 @@ pub async fn run(
         started: Instant::now(),
         request_timeout: settings.request_timeout,
         shutdown,
+        config_path: settings.config_path.clone(),
     });
+    spawn_reload_on_sighup(ctx.clone());
     let admin = Arc::new(admin::Admin {
         registry: registry.clone(),
         started: Instant::now(),

@@ -147,8 +147,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(args.log_format);
-    let file = match config_path(args.config.clone()) {
-        Some(path) => config::check(&path)?,
+    let config_file = config_path(args.config.clone());
+    let file = match &config_file {
+        Some(path) => config::check(path)?,
         None => config::ConfigFile::default(),
     };
     let daemon = file.daemon;
@@ -176,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             (false, None) => default_state_file(is_root),
         },
         config_aliases: file.aliases,
+        config_path: config_file,
     };
     let phases = std::sync::Arc::new(tokio::sync::watch::Sender::new(Phase::Running));
     let signals = phases.clone();

@@ -22,6 +22,19 @@ pub fn status(status: &str) {
     notify(&[NotifyState::Status(status)]);
 }
 
+/// RELOADING=1 with the monotonic time systemd wants alongside it.
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => notify(&[NotifyState::Reloading, now]),
+        Err(_) => notify(&[NotifyState::Reloading]),
+    }
+}
+
+/// READY=1 again, after a reload.
+pub fn reloaded(status: &str) {
+    ready(status);
+}
+
 pub fn stopping() {
     notify(&[NotifyState::Stopping]);
 }

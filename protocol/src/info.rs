@@ -158,6 +158,15 @@ pub struct ReconnectRequest {
     pub mode: ReconnectMode,
 }
 
+/// What a reload of the config file did, by alias name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
 /// A process holding a lease on an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseHolder {

@@ -18,7 +18,7 @@ pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use info::{
     AliasInfo, AliasList, AliasState, AliasSummary, AuthKind, ConnectResponse, DisconnectRequest,
     Endpoints, Event, EventLine, LeaseHolder, ReconnectMode, ReconnectRequest, ReleaseRequest,
-    ServerInfo, StatusInfo, TlsInfo,
+    ReloadReport, ServerInfo, StatusInfo, TlsInfo,
 };
 pub use params::{ConnectParams, PoolMode, Port, Secret};
 

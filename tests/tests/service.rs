@@ -459,3 +459,120 @@ fn check_config_names_the_bad_key_and_line() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+fn alias_toml(name: &str, address: &str, pool_size: u32) -> String {
+    format!("[aliases.{name}]\nuri = \"http://{address}\"\npool_size = {pool_size}\n\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_aliases_without_failing_calls_on_unchanged_ones() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let milvus = milvus_connd_tests::milvus::shared(milvus_connd_tests::milvus::Flavor::Plain);
+    let address = milvus.address();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let config = dir.path().join("config.toml");
+    let first = [
+        alias_toml("steady", &address, 1),
+        alias_toml("grows", &address, 1),
+        alias_toml("goes", &address, 1),
+    ];
+    std::fs::write(&config, first.concat()).expect("config");
+    let daemon = Daemon::start_with(Options {
+        args: vec!["--config".into(), config.display().to_string()],
+        env: vec![("NOTIFY_SOCKET".into(), notify_path.display().to_string())],
+        ..Default::default()
+    });
+    receive_until(&notify, "READY=1", Duration::from_secs(5));
+    let steady = daemon
+        .client()
+        .connect("steady", &ConnectParams::default())
+        .await
+        .expect("connect steady");
+    daemon
+        .client()
+        .connect("grows", &ConnectParams::default())
+        .await
+        .expect("connect grows")
+        .detach();
+    let steady_id = steady.alias.server.clone().expect("server").identifier;
+
+    // Calls on the unchanged alias all through the reload.
+    let (ok, failed, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let worker = {
+        let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
+        let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+            steady.channel(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                match stub
+                    .get_version(milvus_connd_proto::milvus::GetVersionRequest {})
+                    .await
+                {
+                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                    Err(_) => failed.fetch_add(1, Ordering::SeqCst),
+                };
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = [
+        alias_toml("steady", &address, 1),
+        alias_toml("grows", &address, 2),
+        alias_toml("arrives", &address, 1),
+    ];
+    std::fs::write(&config, second.concat()).expect("new config");
+    daemon.signal(Signal::SIGHUP);
+    let seen = receive_until(&notify, "RELOADING=1", Duration::from_secs(5));
+    assert!(
+        seen.last().is_some_and(|m| m.contains("MONOTONIC_USEC=")),
+        "{seen:?}"
+    );
+    receive_until(&notify, "READY=1", Duration::from_secs(15));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    worker.await.expect("worker");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "calls on the unchanged alias failed"
+    );
+    assert!(ok.load(Ordering::SeqCst) > 20);
+
+    let client = daemon.client();
+    let steady_now = client.get("steady").await.expect("steady");
+    assert_eq!(
+        steady_now.server.expect("server").identifier,
+        steady_id,
+        "steady kept its channel"
+    );
+    assert_eq!(steady_now.leases.len(), 1, "and its lease");
+    let grows = client.get("grows").await.expect("grows");
+    assert_eq!(
+        (grows.pool_size, grows.channels_ready),
+        (2, 2),
+        "the changed alias reconnected with its new settings"
+    );
+    assert!(client.get("arrives").await.is_ok());
+    assert!(
+        client.get("goes").await.is_err(),
+        "the removed alias is gone"
+    );
+
+    // A broken file is refused whole; the running configuration stays.
+    std::fs::write(&config, "[aliases.steady]\nuri = 5\n").expect("broken config");
+    let err = client.reload().await.expect_err("refused");
+    assert_eq!(err.code(), Some(milvus_connd_client::ErrorCode::ParamError));
+    assert!(err.to_string().contains("reload refused"), "{err}");
+    assert!(client.get("arrives").await.is_ok() && client.get("steady").await.is_ok());
+}

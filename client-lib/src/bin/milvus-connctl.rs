@@ -77,6 +77,8 @@ enum Command {
     Status,
     /// Drain and stop the daemon, as SIGTERM does.
     Shutdown,
+    /// Re-read the daemon's config file, as SIGHUP does.
+    Reload,
 }
 
 #[derive(Debug, Args)]
@@ -460,6 +462,16 @@ async fn run(cli: Cli) -> Result<(), RunError> {
             if !json {
                 println!("removed {alias}");
             }
+        }
+        Command::Reload => {
+            let report = client.reload().await?;
+            if json {
+                return Ok(print_json(&report)?);
+            }
+            println!(
+                "reloaded: added {:?}, changed {:?}, removed {:?}, unchanged {:?}",
+                report.added, report.changed, report.removed, report.unchanged
+            );
         }
         Command::Shutdown => {
             client.shutdown().await?;

@@ -26,6 +26,8 @@ pub struct Context {
     pub request_timeout: Duration,
     /// Moves the daemon to draining (`POST /v1/shutdown`).
     pub shutdown: Arc<watch::Sender<Phase>>,
+    /// The config file, for `POST /v1/reload`.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 enum Route<'a> {
@@ -35,6 +37,7 @@ enum Route<'a> {
     Status,
     Events,
     Shutdown,
+    Reload,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -51,6 +54,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["status"] => Some(Route::Status),
         ["events"] => Some(Route::Events),
         ["shutdown"] => Some(Route::Shutdown),
+        ["reload"] => Some(Route::Reload),
         _ => None,
     }
 }
@@ -140,6 +144,15 @@ pub async fn handle(ctx: Arc<Context>, peer: Peer, req: Request<Incoming>) -> An
         (Route::Events, _) => method_not_allowed("GET"),
         (Route::Shutdown, Method::POST) => shutdown(&ctx, &peer),
         (Route::Shutdown, _) => method_not_allowed("POST"),
+        (Route::Reload, Method::POST) if !peer.is_privileged() => http::error(
+            &crate::Error::PermissionDenied("only root or the daemon's user may reload it".into()),
+            None,
+        ),
+        (Route::Reload, Method::POST) => match crate::reload(&ctx).await {
+            Ok(report) => http::json(StatusCode::OK, &report),
+            Err(err) => http::error(&err, None),
+        },
+        (Route::Reload, _) => method_not_allowed("POST"),
     }
 }
 

@@ -57,7 +57,7 @@ impl Registry {
 
     /// Stores a new alias or updates an existing one, opening endpoints as needed, and
     /// publishes `pool` (when given) as the alias's route.
-    async fn store(
+    pub(super) async fn store(
         &self,
         peer: &Peer,
         name: &str,
@@ -330,7 +330,7 @@ impl Registry {
 
     /// A ready pool for `config`: a shared one when allowed and available (unless `fresh`),
     /// else new.
-    async fn open_pool(&self, config: &AliasConfig, fresh: bool) -> Result<Arc<Pool>> {
+    pub(super) async fn open_pool(&self, config: &AliasConfig, fresh: bool) -> Result<Arc<Pool>> {
         let key = (config.endpoint.clone(), config.pool_settings());
         let shared = config.pool == PoolMode::Shared;
         let existing = (shared && !fresh)
@@ -406,7 +406,7 @@ impl Registry {
     }
 }
 
-fn timeout_error(config: &AliasConfig) -> Error {
+pub(super) fn timeout_error(config: &AliasConfig) -> Error {
     let target = &config.endpoint.target;
     let hint = if config.endpoint.tls.is_none() {
         "; a TLS-only server looks like this to a client without secure=true"

@@ -33,6 +33,7 @@ mod alias;
 mod connect;
 mod lifecycle;
 mod persist;
+mod reload;
 
 use alias::Alias;
 pub use alias::idle_expired;
