@@ -109,6 +109,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let example: ConfigFile = toml::from_str(include_str!("../../systemd/config.toml.example"))
+            .expect("example parses");
+        assert_eq!(example.daemon.shutdown_grace, Some(Duration::from_secs(30)));
+        assert!(example.aliases.contains_key("default"));
+    }
+
+    #[test]
     fn a_good_file_loads_with_durations_and_aliases() {
         let (_dir, path) = write(
             "[daemon]\nshutdown_grace = \"2s 500ms\"\nadmin_listen = \"127.0.0.1:9464\"\n\n[aliases.prod]\nuri = \"http://milvus:19530\"\ntoken = \"root:Milvus\"\npool_size = 4\n",
