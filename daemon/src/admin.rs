@@ -23,6 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 
 use crate::defaults;
+use crate::proxy::stats::{CallSnapshot, LATENCY_BUCKETS};
 use crate::registry::Registry;
 
 /// What `/metrics` reads about one alias.
@@ -35,6 +36,14 @@ pub struct AliasMetrics {
     pub calls_total: u64,
     pub in_flight: usize,
     pub authority_rewrites_total: u64,
+    pub probe_failures_total: u64,
+    pub calls: CallSnapshot,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    alias: String,
+    code: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,7 +87,12 @@ impl Admin {
         let in_flight = Family::<AliasLabel, Gauge>::default();
         let calls = Family::<AliasLabel, Counter>::default();
         let rewrites = Family::<AliasLabel, Counter>::default();
-        for alias in self.registry.metrics() {
+        let by_code = Family::<CodeLabels, Counter>::default();
+        let received = Family::<AliasLabel, Counter>::default();
+        let sent = Family::<AliasLabel, Counter>::default();
+        let probe_failures = Family::<AliasLabel, Counter>::default();
+        let aliases = self.registry.metrics();
+        for alias in &aliases {
             let label = AliasLabel {
                 alias: alias.alias.clone(),
             };
@@ -97,6 +111,18 @@ impl Admin {
             rewrites
                 .get_or_create(&label)
                 .inc_by(alias.authority_rewrites_total);
+            for (code, count) in &alias.calls.codes {
+                let labels = CodeLabels {
+                    alias: alias.alias.clone(),
+                    code: (*code).into(),
+                };
+                by_code.get_or_create(&labels).inc_by(*count);
+            }
+            received.get_or_create(&label).inc_by(alias.calls.bytes_in);
+            sent.get_or_create(&label).inc_by(alias.calls.bytes_out);
+            probe_failures
+                .get_or_create(&label)
+                .inc_by(alias.probe_failures_total);
         }
         let status = self.registry.status(&crate::peer::Peer::internal());
         let opened = Counter::<u64>::default();
@@ -131,6 +157,22 @@ impl Admin {
             "Requests whose :authority was replaced",
             rewrites,
         );
+        registry.register(
+            "alias_calls_by_code",
+            "Finished calls by gRPC status code",
+            by_code,
+        );
+        registry.register(
+            "alias_received_bytes",
+            "Request bytes from clients",
+            received,
+        );
+        registry.register("alias_sent_bytes", "Answer bytes to clients", sent);
+        registry.register(
+            "alias_probe_failures",
+            "Failed health probes of the alias's pool",
+            probe_failures,
+        );
         registry.register("channels_open", "Upstream channels open", open);
         registry.register(
             "channels_opened",
@@ -143,7 +185,10 @@ impl Admin {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-        out
+        // The latency histogram is kept in lock-free counters of our own; its exposition
+        // goes in before the closing `# EOF`.
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_owned();
+        body + &latency_histogram(&aliases) + "# EOF\n"
     }
 
     fn answer(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
@@ -169,6 +214,34 @@ impl Admin {
             _ => text(StatusCode::NOT_FOUND, "no such endpoint\n".into()),
         }
     }
+}
+
+/// `milvus_connd_alias_call_duration_seconds` in the text exposition format.
+fn latency_histogram(aliases: &[AliasMetrics]) -> String {
+    use std::fmt::Write as _;
+    let name = "milvus_connd_alias_call_duration_seconds";
+    let mut out = format!(
+        "# HELP {name} Duration of proxied calls, until the answer ended.\n# TYPE {name} histogram\n"
+    );
+    for alias in aliases {
+        let calls = &alias.calls;
+        // Alias names are [A-Za-z0-9_.-]: nothing to escape in a label value.
+        let label = &alias.alias;
+        let bounds = LATENCY_BUCKETS
+            .iter()
+            .map(|le| le.to_string())
+            .chain(["+Inf".to_owned()]);
+        for (le, count) in bounds.zip(&calls.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{alias=\"{label}\",le=\"{le}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "{name}_sum{{alias=\"{label}\"}} {}", calls.seconds);
+        let count = calls.buckets.last().copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}_count{{alias=\"{label}\"}} {count}");
+    }
+    out
 }
 
 /// Binds the admin endpoint; warns when it is reachable beyond loopback.

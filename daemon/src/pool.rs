@@ -104,6 +104,8 @@ pub struct Pool {
     keepalive: Mutex<Duration>,
     /// When an alias using the pool last had a lease or a call (probes are rarer after).
     last_held: Mutex<Instant>,
+    /// Health probes that failed, for `/metrics`.
+    pub probe_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for Pool {
@@ -219,6 +221,7 @@ impl Pool {
             health,
             keepalive: Mutex::new(defaults::KEEPALIVE_INTERVAL),
             last_held: Mutex::new(Instant::now()),
+            probe_failures: Default::default(),
         });
         for (index, slot) in pool.slots.iter().enumerate() {
             tokio::spawn(health::monitor(Arc::downgrade(&pool), slot.clone(), index));
@@ -262,6 +265,9 @@ impl Pool {
 
     /// Applies a probe's outcome to a slot.
     pub fn record_probe(&self, slot: &Slot, outcome: ProbeOutcome) {
+        if matches!(outcome, ProbeOutcome::Failed { .. }) {
+            self.probe_failures.fetch_add(1, Ordering::Relaxed);
+        }
         let (state, failures, keep) = after_probe(slot.state().1, outcome);
         if !keep {
             slot.set_member(None);

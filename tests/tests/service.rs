@@ -211,6 +211,43 @@ async fn json_logs_are_one_object_per_line() {
     }
 }
 
+/// Checks the lines of a Prometheus text exposition: comments, or `name{labels} value`.
+fn assert_prometheus_text(text: &str) {
+    assert!(text.ends_with("# EOF\n"), "no closing # EOF");
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "not a number in {line}");
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "bad labels in {line}"
+            );
+        }
+    }
+}
+
+fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .map(|v| v.trim().parse().unwrap_or(f64::NAN))
+        })
+        .unwrap_or_else(|| panic!("{series} missing"))
+}
+
 /// GET `path` from the admin endpoint: (status, body).
 fn admin_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
@@ -252,7 +289,7 @@ async fn admin_http_reports_health_and_prometheus_metrics() {
         "ready without any Milvus"
     );
     assert_eq!(admin_get(addr, "/startupz").0, 200);
-    let (stream, _upstream) = open_watch(&daemon).await;
+    let (stream, upstream) = open_watch(&daemon).await;
     let (status, metrics) = admin_get(addr, "/metrics");
     assert_eq!(status, 200);
     for needle in [
@@ -269,6 +306,52 @@ async fn admin_http_reports_health_and_prometheus_metrics() {
             "{needle} missing from:\n{metrics}"
         );
     }
+    assert_prometheus_text(&metrics);
+
+    // Counters move with traffic.
+    let socket = daemon.runtime_dir().join("aliases/draining.sock");
+    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+        milvus_connd_client::data_channel(socket),
+    );
+    for _ in 0..5 {
+        stub.get_version(milvus_connd_proto::milvus::GetVersionRequest {})
+            .await
+            .expect("call");
+    }
+    // A call is counted when the daemon lets go of its answer, a moment after the client
+    // has it: scrape until the figures arrive.
+    let needles = [
+        "milvus_connd_alias_calls_total{alias=\"draining\"} 6",
+        "milvus_connd_alias_calls_by_code_total{alias=\"draining\",code=\"OK\"} 5",
+        "milvus_connd_alias_call_duration_seconds_count{alias=\"draining\"} 5",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let after = loop {
+        let (_, after) = admin_get(addr, "/metrics");
+        if needles.iter().all(|n| after.contains(n)) || Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_prometheus_text(&after);
+    for needle in needles {
+        assert!(after.contains(needle), "{needle} missing from:\n{after}");
+    }
+    let sent = metric_value(
+        &after,
+        "milvus_connd_alias_sent_bytes_total{alias=\"draining\"}",
+    );
+    assert!(sent > 0.0, "answer bytes counted");
+
+    // Milvus (here: the upstream) going away does not make the daemon unready.
+    drop(upstream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        admin_get(addr, "/readyz").0,
+        200,
+        "readiness does not depend on Milvus"
+    );
+
     // Draining: no longer ready, still alive.
     daemon.signal(Signal::SIGTERM);
     tokio::time::sleep(Duration::from_millis(300)).await;

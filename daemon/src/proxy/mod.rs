@@ -8,6 +8,7 @@
 pub mod authority;
 pub mod forward;
 pub mod route;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

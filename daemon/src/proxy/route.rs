@@ -31,6 +31,8 @@ pub struct AliasHandle {
     pub authority_rewrites: Arc<AtomicU64>,
     /// Calls forwarded since the alias was created.
     pub calls_total: AtomicU64,
+    /// Finished calls by code and latency, and bytes each way.
+    pub stats: super::stats::CallStats,
 }
 
 /// Marks the alias busy until dropped.
@@ -56,6 +58,7 @@ impl AliasHandle {
             last_active: Mutex::new(Instant::now()),
             authority_rewrites: Arc::default(),
             calls_total: AtomicU64::new(0),
+            stats: Default::default(),
         }
     }
 

@@ -46,6 +46,11 @@ impl Registry {
                 calls_total: alias.handle.calls_total.load(Relaxed),
                 in_flight: alias.handle.in_flight(),
                 authority_rewrites_total: alias.handle.authority_rewrites.load(Relaxed),
+                probe_failures_total: alias
+                    .pool
+                    .as_ref()
+                    .map_or(0, |p| p.probe_failures.load(Relaxed)),
+                calls: alias.handle.stats.snapshot(),
             })
             .collect()
     }
