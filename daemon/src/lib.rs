@@ -128,24 +128,24 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let mut phases = shutdown.subscribe();
     runtime_dir::prepare(&settings.runtime_dir, settings.socket_group)?;
-    let (listener, owned_socket) =
-        match systemd::activated_control_socket().map_err(StartError::Activation)? {
-            Some(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .map_err(StartError::Activation)?;
-                let listener =
-                    tokio::net::UnixListener::from_std(listener).map_err(StartError::Activation)?;
-                tracing::info!("control API on the socket-activated listener");
-                (listener, None)
-            }
-            None => {
-                let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
-                let listener = runtime_dir::bind(&socket, None, settings.socket_group).await?;
-                tracing::info!(socket = %socket.display(), "control API listening");
-                (listener, Some(socket))
-            }
-        };
+    let activated = systemd::activated_sockets().map_err(StartError::Activation)?;
+    let (listener, owned_socket) = match activated.control {
+        Some(listener) => {
+            listener
+                .set_nonblocking(true)
+                .map_err(StartError::Activation)?;
+            let listener =
+                tokio::net::UnixListener::from_std(listener).map_err(StartError::Activation)?;
+            tracing::info!("control API on the socket-activated listener");
+            (listener, None)
+        }
+        None => {
+            let socket = settings.runtime_dir.join(paths::CONTROL_SOCKET);
+            let listener = runtime_dir::bind(&socket, None, settings.socket_group).await?;
+            tracing::info!(socket = %socket.display(), "control API listening");
+            (listener, Some(socket))
+        }
+    };
     let registry = registry::Registry::new(
         settings.milvus_uri.clone(),
         registry::EndpointSettings {
@@ -154,6 +154,7 @@ pub async fn run(
         },
         settings.state_file.clone(),
     );
+    registry.adopt_activated(activated.aliases);
     registry.load_config(settings.config_aliases.clone()).await;
     registry.restore().await;
     registry.spawn_sweeper(defaults::SWEEP_INTERVAL);

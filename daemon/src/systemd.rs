@@ -2,6 +2,8 @@
 //! activation of the control socket. Outside systemd (no `NOTIFY_SOCKET`, no
 //! `LISTEN_FDS`) every function here does nothing.
 
+use std::collections::HashMap;
+use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -55,11 +57,38 @@ pub fn spawn_watchdog() {
     });
 }
 
-/// The control socket systemd passed (socket activation), if any.
-pub fn activated_control_socket() -> std::io::Result<Option<std::os::unix::net::UnixListener>> {
+/// Sockets systemd passed (socket activation).
+#[derive(Debug, Default)]
+pub struct Activated {
+    /// `FileDescriptorName=control`, or the only socket passed.
+    pub control: Option<UnixListener>,
+    /// `FileDescriptorName=alias-<name>`: the data socket of alias `<name>`.
+    pub aliases: HashMap<String, UnixListener>,
+}
+
+/// Takes the Unix sockets passed in `LISTEN_FDS`, by their `LISTEN_FDNAMES`.
+pub fn activated_sockets() -> std::io::Result<Activated> {
     let mut fds = listenfd::ListenFd::from_env();
-    if fds.len() == 0 {
-        return Ok(None);
+    let count = fds.len();
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|names| names.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut activated = Activated::default();
+    for index in 0..count {
+        let Some(listener) = fds.take_unix_listener(index)? else {
+            continue;
+        };
+        let name = names.get(index).map_or("unknown", String::as_str);
+        if let Some(alias) = name.strip_prefix("alias-") {
+            activated.aliases.insert(alias.to_owned(), listener);
+        } else if activated.control.is_none() && (name == "control" || count == 1) {
+            activated.control = Some(listener);
+        } else {
+            tracing::warn!(
+                name,
+                "ignoring a socket-activated descriptor with an unknown name"
+            );
+        }
     }
-    fds.take_unix_listener(0)
+    Ok(activated)
 }

@@ -659,3 +659,67 @@ async fn sighup_reloads_aliases_without_failing_calls_on_unchanged_ones() {
     assert!(err.to_string().contains("reload refused"), "{err}");
     assert!(client.get("arrives").await.is_ok() && client.get("steady").await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alias_sockets_can_be_socket_activated_by_name() {
+    let milvus = milvus_connd_tests::milvus::shared(milvus_connd_tests::milvus::Flavor::Plain);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let control = dir.path().join("control.sock");
+    let data = dir.path().join("foo.sock");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[aliases.foo]\nuri = \"http://{}\"\npool_size = 1\n",
+            milvus.address()
+        ),
+    )
+    .expect("config");
+    let mut activator = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&control)
+        .arg("-l")
+        .arg(&data)
+        .arg("--fdname=control:alias-foo")
+        .arg(milvus_connd_tests::binary("milvus-connd"))
+        .arg("--runtime-dir")
+        .arg(dir.path().join("rt"))
+        .arg("--no-state-file")
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(control.exists() && data.exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "the activator did not bind its sockets"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let info = tokio::time::timeout(Duration::from_secs(10), Client::new(&control).get("foo"))
+        .await
+        .expect("answered in time")
+        .expect("the config alias");
+    assert_eq!(
+        info.endpoints.unix,
+        data.display().to_string(),
+        "served on the passed socket"
+    );
+    // A call on the passed data socket reaches Milvus (connecting the alias lazily).
+    let mut stub = milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient::new(
+        milvus_connd_client::data_channel(data.clone()),
+    );
+    let version = stub
+        .get_version(milvus_connd_proto::milvus::GetVersionRequest {})
+        .await
+        .expect("through the activated alias socket")
+        .into_inner()
+        .version;
+    assert_eq!(version, "v2.3.5-lite");
+    let pid = nix::unistd::Pid::from_raw(activator.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = activator.wait();
+}

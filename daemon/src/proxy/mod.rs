@@ -30,6 +30,9 @@ use crate::runtime_dir::{self, SetupError};
 #[derive(Debug)]
 pub struct Endpoints {
     pub unix: PathBuf,
+    /// Whether the daemon bound the socket file (and so removes it); not for sockets
+    /// systemd passed.
+    owns_socket: bool,
     pub tcp: Option<SocketAddr>,
     tasks: Vec<AbortHandle>,
 }
@@ -49,19 +52,41 @@ impl Endpoints {
         for task in self.tasks.drain(..) {
             task.abort();
         }
-        let _ = std::fs::remove_file(&self.unix);
+        if self.owns_socket {
+            let _ = std::fs::remove_file(&self.unix);
+        }
     }
 
-    /// Binds the alias's socket (owned by the alias's owner, mode 0660) and, if asked, its
-    /// TCP listener, and starts serving both.
+    /// Binds the alias's socket (owned by the alias's owner, mode 0660) unless systemd
+    /// passed one (`activated`), and, if asked, its TCP listener, and starts serving both.
     pub async fn open(
         unix: PathBuf,
+        activated: Option<std::os::unix::net::UnixListener>,
         tcp: Option<SocketAddr>,
         socket_group: Option<u32>,
         handle: Arc<AliasHandle>,
         registry: Weak<dyn LazyConnect>,
     ) -> Result<Self, SetupError> {
-        let listener = runtime_dir::bind(&unix, Some(handle.owner_uid), socket_group).await?;
+        let owns_socket = activated.is_none();
+        // A passed socket is reported by its own path.
+        let unix = activated
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .and_then(|a| a.as_pathname().map(PathBuf::from))
+            .unwrap_or(unix);
+        let listener = match activated {
+            Some(listener) => {
+                let adopt = || {
+                    listener.set_nonblocking(true)?;
+                    UnixListener::from_std(listener)
+                };
+                adopt().map_err(|source| SetupError::Bind {
+                    path: unix.clone(),
+                    source,
+                })?
+            }
+            None => runtime_dir::bind(&unix, Some(handle.owner_uid), socket_group).await?,
+        };
         let mut tasks = vec![
             tokio::spawn(serve_unix(listener, handle.clone(), registry.clone())).abort_handle(),
         ];
@@ -85,6 +110,7 @@ impl Endpoints {
         }
         Ok(Self {
             unix,
+            owns_socket,
             tcp: bound_tcp,
             tasks,
         })

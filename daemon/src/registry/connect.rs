@@ -37,8 +37,10 @@ impl Registry {
         tcp: Option<SocketAddr>,
     ) -> Result<Endpoints> {
         let unix = paths::alias_socket(&self.endpoints.runtime_dir, &handle.name);
+        let activated = lock(&self.activated).remove(&handle.name);
         Endpoints::open(
             unix,
+            activated,
             tcp,
             self.endpoints.socket_group,
             handle.clone(),

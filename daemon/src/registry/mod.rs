@@ -72,6 +72,8 @@ pub struct Registry {
     persisting: tokio::sync::Mutex<()>,
     /// Aliases that come from the config file: root's, and never persisted.
     config_aliases: Mutex<std::collections::BTreeSet<String>>,
+    /// Data sockets systemd passed, by alias, until the alias opens its endpoints.
+    activated: Mutex<HashMap<String, std::os::unix::net::UnixListener>>,
 }
 
 /// Holds an alias's operation lock; drops the table entry when nobody else wants it.
@@ -121,6 +123,7 @@ impl Registry {
             state_file,
             persisting: tokio::sync::Mutex::new(()),
             config_aliases: Mutex::default(),
+            activated: Mutex::default(),
         })
     }
 
@@ -153,6 +156,11 @@ impl Registry {
             return Err(denied(name));
         }
         f(alias)
+    }
+
+    /// Keeps socket-activated data sockets for the aliases they are named after.
+    pub fn adopt_activated(&self, sockets: HashMap<String, std::os::unix::net::UnixListener>) {
+        lock(&self.activated).extend(sockets);
     }
 
     /// `list_connections`: the aliases this peer may see.
