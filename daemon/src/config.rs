@@ -40,6 +40,9 @@ pub struct DaemonConfig {
     pub shutdown_grace: Option<Duration>,
     pub admin_listen: Option<SocketAddr>,
     pub state_file: Option<PathBuf>,
+    /// Parameters every `[aliases.*]` table starts from (its own keys win).
+    #[serde(default)]
+    pub alias_defaults: ConnectParams,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,15 +68,23 @@ pub enum ConfigError {
 }
 
 /// Reads and parses `path`.
+/// Reads and parses `path`; each alias comes with `[daemon.alias_defaults]` applied.
 pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Syntax {
+    let mut config: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Syntax {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    let defaults = &config.daemon.alias_defaults;
+    config.aliases = config
+        .aliases
+        .iter()
+        .map(|(name, params)| (name.clone(), resolve::with_defaults(params, defaults)))
+        .collect();
+    Ok(config)
 }
 
 /// Loads `path` and checks every alias as a connect would (names, addresses, TLS and
@@ -114,6 +125,23 @@ mod tests {
             .expect("example parses");
         assert_eq!(example.daemon.shutdown_grace, Some(Duration::from_secs(30)));
         assert!(example.aliases.contains_key("default"));
+    }
+
+    #[test]
+    fn alias_defaults_apply_under_each_alias() {
+        let (_dir, path) = write(
+            "[daemon.alias_defaults]\npool_size = 3\nkeep_warm = true\n\n[aliases.a]\nuri = \"http://h\"\n\n[aliases.b]\nuri = \"http://h\"\npool_size = 1\n",
+        );
+        let config = check(&path).expect("valid");
+        assert_eq!(
+            (config.aliases["a"].pool_size, config.aliases["a"].keep_warm),
+            (Some(3), Some(true))
+        );
+        assert_eq!(
+            config.aliases["b"].pool_size,
+            Some(1),
+            "the alias's own key wins"
+        );
     }
 
     #[test]

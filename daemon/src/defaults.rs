@@ -46,3 +46,21 @@ pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// How often systemd's STATUS= line is refreshed.
 pub const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Time between probes of a healthy channel (DESIGN §6; Envoy's default interval too).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// Time between probes while no alias using the pool has a lease or a call: idle pools
+/// cost Milvus less.
+pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+/// Time between probes once one failed: a failing channel is decided on quickly.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a probe may take: well above a healthy Milvus's answer, well below the
+/// interval.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Consecutive failed probes after which a live channel counts as unhealthy: one slow
+/// answer is noise, three are a pattern.
+pub const UNHEALTHY_AFTER: u32 = 3;
+/// State changes kept per alias (shown by `get`): enough to see a flapping pattern.
+pub const HISTORY: usize = 100;
+/// Events an `/v1/events` reader may fall behind by before it loses some: bounds the
+/// daemon's memory whatever the reader does.
+pub const STREAM_BUFFER: usize = 1024;

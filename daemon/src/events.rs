@@ -10,10 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use milvus_connd_protocol::{AliasState, Event};
 use tokio::sync::broadcast;
 
-/// Transitions kept per alias.
-pub const HISTORY: usize = 100;
-/// Events a reader may fall behind by before it loses some.
-pub const STREAM_BUFFER: usize = 1024;
+use crate::defaults::{HISTORY, STREAM_BUFFER};
 
 #[derive(Debug)]
 pub struct Events {

@@ -137,7 +137,7 @@ pub fn after_probe(failures: u32, outcome: ProbeOutcome) -> (SlotState, u32, boo
             connection_lost: false,
         } => {
             let failures = failures + 1;
-            if failures >= health::UNHEALTHY_AFTER {
+            if failures >= defaults::UNHEALTHY_AFTER {
                 (
                     SlotState::ServerUnhealthy(format!(
                         "{failures} health probes failed in a row: {cause}"

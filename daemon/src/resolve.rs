@@ -53,6 +53,11 @@ fn without_address(params: &ConnectParams) -> ConnectParams {
     }
 }
 
+/// `params` over `defaults`: what a config alias means given `[daemon.alias_defaults]`.
+pub fn with_defaults(params: &ConnectParams, defaults: &ConnectParams) -> ConnectParams {
+    overlay(defaults, params)
+}
+
 /// `top`'s fields where set, `base`'s otherwise.
 fn overlay(base: &ConnectParams, top: &ConnectParams) -> ConnectParams {
     fn pick<T: Clone>(top: &Option<T>, base: &Option<T>) -> Option<T> {

@@ -18,20 +18,9 @@ use milvus_connd_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use self::backoff::{Backoff, BackoffPolicy};
+use crate::defaults::{IDLE_PROBE_INTERVAL, PROBE_INTERVAL, PROBE_TIMEOUT, RETRY_INTERVAL};
 use crate::pool::{Pool, Slot};
 use crate::upstream::Upstream;
-
-/// Time between probes of a healthy channel.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
-/// Time between probes while no alias using the pool has a lease or a call: idle pools
-/// cost Milvus less.
-pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(60);
-/// Time between probes once one failed: a failing channel is decided on quickly.
-pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a probe may take.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Consecutive failed probes after which a live channel counts as unhealthy.
-pub const UNHEALTHY_AFTER: u32 = 3;
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
