@@ -723,3 +723,20 @@ async fn alias_sockets_can_be_socket_activated_by_name() {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     let _ = activator.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigquit_stops_at_once_even_with_calls_in_flight() {
+    let mut daemon = Daemon::start();
+    let (_stream, _upstream) = open_watch(&daemon).await;
+    let started = Instant::now();
+    daemon.signal(Signal::SIGQUIT);
+    let status = daemon
+        .wait_exit(Duration::from_secs(3))
+        .expect("stops at once");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
