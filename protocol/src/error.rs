@@ -28,6 +28,27 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 17] = [
+        Self::ParamError,
+        Self::NotImplemented,
+        Self::IllegalAddress,
+        Self::ConnDiffConf,
+        Self::ConnLackConf,
+        Self::AliasNotFound,
+        Self::PermissionDenied,
+        Self::Unauthenticated,
+        Self::TlsError,
+        Self::Unavailable,
+        Self::Timeout,
+        Self::Unimplemented,
+        Self::DatabaseNotFound,
+        Self::ServerUnhealthy,
+        Self::LeaseNotFound,
+        Self::LimitExceeded,
+        Self::Internal,
+    ];
+
     /// The name as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
