@@ -55,6 +55,15 @@ impl Credentials {
         Some(base64::engine::general_purpose::STANDARD.encode(raw))
     }
 
+    /// [`Credentials::authorization`] as a header value, marked sensitive so that it is
+    /// never printed. Base64 is always a valid header value, so `None` means no
+    /// credentials.
+    pub fn authorization_header(&self) -> Option<http::HeaderValue> {
+        let mut value = http::HeaderValue::try_from(self.authorization()?).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
     pub fn kind(&self) -> AuthKind {
         match self {
             Self::None => AuthKind::None,

@@ -17,6 +17,9 @@ pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a control client may take to send one request; slow clients must not hold a
 /// connection slot for long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wait after a failed `accept` before the next: short enough not to be noticed, long
+/// enough not to spin on EMFILE.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Control connections served at once; more are answered `LimitExceeded` and closed. Each
 /// costs a task and a few KiB, so this bounds what a misbehaving client can take.
 pub const MAX_CONTROL_CONNECTIONS: usize = 512;

@@ -198,16 +198,7 @@ impl Pool {
                 in_flight: AtomicUsize::new(0),
             }))));
         }
-        let authorization = endpoint
-            .credentials
-            .authorization()
-            .map(|value| {
-                let mut value = http::HeaderValue::try_from(value)
-                    .map_err(|_| Error::Internal("base64 is not a header value".into()))?;
-                value.set_sensitive(true);
-                Ok::<_, Error>(value)
-            })
-            .transpose()?;
+        let authorization = endpoint.credentials.authorization_header();
         let (health, _) = watch::channel(PoolHealth {
             state: AliasState::Ready,
             cause: None,

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use milvus_connd_protocol::paths;
 use tokio::net::UnixListener;
 
+use crate::defaults;
+
 /// Why the daemon could not set up its sockets.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -26,6 +28,13 @@ pub enum SetupError {
         #[source]
         source: io::Error,
     },
+}
+
+/// After a failed `accept` (EMFILE and friends): log it and wait a little, so the accept
+/// loop does not spin while the condition lasts.
+pub async fn accept_failed(socket: &str, err: &io::Error) {
+    tracing::warn!(socket, error = %err, "accept failed");
+    tokio::time::sleep(defaults::ACCEPT_RETRY).await;
 }
 
 /// Creates the runtime directory (and its aliases directory) with mode 0750.

@@ -18,6 +18,11 @@ pub mod relay;
 
 use std::path::PathBuf;
 
+/// Connect parameters from JSON, as a caller would send them.
+pub fn params(value: serde_json::Value) -> milvus_connd_client::ConnectParams {
+    serde_json::from_value(value).expect("valid params")
+}
+
 /// The cargo target directory this test binary was built into (`target/debug`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

@@ -4,14 +4,10 @@
 use std::time::{Duration, Instant};
 
 use milvus_connd_client::{ApiError, ClientError, ConnectParams, ErrorCode};
-use milvus_connd_tests::certs;
 use milvus_connd_tests::daemon::{Daemon, Options};
 use milvus_connd_tests::milvus::{Flavor, shared};
+use milvus_connd_tests::{certs, params};
 use serde_json::json;
-
-fn params(value: serde_json::Value) -> ConnectParams {
-    serde_json::from_value(value).expect("valid params")
-}
 
 async fn connect_err(daemon: &Daemon, alias: &str, value: serde_json::Value) -> ApiError {
     match daemon.client().connect(alias, &params(value)).await {

@@ -8,15 +8,11 @@ use std::time::{Duration, Instant};
 use milvus_connd_client::{ConnectParams, ErrorCode, data_channel};
 use milvus_connd_proto::milvus::GetVersionRequest;
 use milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient;
-use milvus_connd_tests::certs;
 use milvus_connd_tests::daemon::{Daemon, Options, connctl};
 use milvus_connd_tests::milvus::{Flavor, Milvus, run_python, shared};
 use milvus_connd_tests::net::established_to;
+use milvus_connd_tests::{certs, params};
 use serde_json::{Value, json};
-
-fn params(value: Value) -> ConnectParams {
-    serde_json::from_value(value).expect("valid params")
-}
 
 /// Alias parameters for the mutual-TLS + auth server.
 fn secure_alias(milvus: &Milvus, extra: Value) -> ConnectParams {
@@ -228,7 +224,7 @@ async fn the_clients_own_authorization_never_reaches_milvus() {
 }
 
 #[tokio::test]
-async fn leases_are_counted_released_and_reaped() {
+async fn leases_are_counted_and_released_and_unknown_ones_refused() {
     let milvus = shared(Flavor::Plain);
     let daemon = Daemon::start();
     let client = daemon.client();

@@ -7,17 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use milvus_connd_client::{AliasState, ConnectParams, EventLine, ReconnectMode};
+use milvus_connd_client::{AliasState, EventLine, ReconnectMode};
 use milvus_connd_proto::milvus::GetVersionRequest;
 use milvus_connd_proto::milvus::milvus_service_client::MilvusServiceClient;
 use milvus_connd_tests::daemon::Daemon;
 use milvus_connd_tests::milvus::{Dedicated, Flavor, python, run_python};
+use milvus_connd_tests::params;
 use milvus_connd_tests::relay::Relay;
 use serde_json::{Value, json};
-
-fn params(value: Value) -> ConnectParams {
-    serde_json::from_value(value).expect("valid params")
-}
 
 async fn wait_for_state(
     daemon: &Daemon,

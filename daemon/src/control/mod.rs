@@ -35,9 +35,7 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Context>, shutdown: impl Fut
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(err) => {
-                    // EMFILE and friends: back off a little instead of spinning.
-                    tracing::warn!(error = %err, "control socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    crate::runtime_dir::accept_failed("control", &err).await;
                     continue;
                 }
             },

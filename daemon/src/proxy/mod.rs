@@ -127,8 +127,7 @@ async fn serve_unix(
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
-                tracing::warn!(alias = handle.name, error = %err, "alias socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                runtime_dir::accept_failed(&handle.name, &err).await;
                 continue;
             }
         };
@@ -156,8 +155,7 @@ async fn serve_tcp(
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
-                tracing::warn!(alias = handle.name, error = %err, "alias TCP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                runtime_dir::accept_failed(&handle.name, &err).await;
                 continue;
             }
         };

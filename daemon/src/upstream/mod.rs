@@ -21,7 +21,7 @@ pub use handshake::Calls;
 pub use transport::ConnectionSignals;
 
 use crate::alias_config::EndpointConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Counters of upstream channels, shown by `status`.
 #[derive(Debug, Default)]
@@ -51,14 +51,12 @@ impl Upstream {
     ) -> Result<Self> {
         let authorization = endpoint
             .credentials
-            .authorization()
-            .map(|value| {
-                let mut value = AsciiMetadataValue::try_from(value)
-                    .map_err(|_| Error::Internal("base64 is not ASCII".into()))?;
+            .authorization_header()
+            .and_then(|value| AsciiMetadataValue::try_from(value.as_bytes()).ok())
+            .map(|mut value| {
                 value.set_sensitive(true);
-                Ok::<_, Error>(value)
-            })
-            .transpose()?;
+                value
+            });
         let signals = Arc::new(ConnectionSignals::default());
         let channel = transport::open_channel(endpoint, keepalive, signals.clone()).await?;
         let mut calls = Calls::new(
