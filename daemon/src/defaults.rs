@@ -36,6 +36,10 @@ pub const SOCKET_GROUP: &str = "milvus-connd";
 /// Channels per alias: two, so one slow or broken HTTP/2 connection never stalls a whole
 /// alias, and a pool still costs Milvus little.
 pub const POOL_SIZE: u32 = 2;
+/// Threads serving calls. One: a call's hops (client connection, stream, upstream
+/// connection) then never cross cores, which halves the CPU a small call costs here
+/// (docs/benchmarks.md); a host daemon or sidecar should not take cores from its app.
+pub const WORKER_THREADS: u16 = 1;
 /// Largest pool: more connections than this buy nothing over one host's loopback.
 pub const MAX_POOL_SIZE: u32 = 64;
 /// How long an alias nobody holds or uses keeps its channels (PgBouncer's

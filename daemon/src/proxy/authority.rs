@@ -3,13 +3,18 @@
 //! grpcio sends the percent-encoded socket path as `:authority` when it dials a `unix:`
 //! target (e.g. `unix:%2Frun%2Fm.sock`), and h2 rejects such an authority with
 //! PROTOCOL_ERROR before any handler runs; h2 has no option for it. This adapter sits on
-//! the accepted Unix stream, under hyper: it reads the client's frames, decodes every
-//! header block with HPACK, replaces an `:authority` that is not a valid URI authority
-//! with `localhost`, and re-encodes the block. Every other frame passes through untouched.
+//! the accepted Unix stream, under hyper, and decodes the connection's first header block
+//! with HPACK:
 //!
-//! Once one block is re-encoded the HPACK state the server sees is ours, not the
-//! client's, so every block on the connection goes through the same decoder/encoder
-//! pair. Writes (server to client) are not touched.
+//! - if its `:authority` is fine (tonic, grpc-go, h2load…) the block goes on as it came
+//!   and the adapter steps aside: the rest of the connection is read straight into
+//!   hyper's buffer, with no parsing and no copy;
+//! - otherwise the adapter replaces the authority with `localhost` and re-encodes the
+//!   block — and every later block too, because from then on the HPACK state the server
+//!   sees is ours, not the client's. Other frames pass through untouched.
+//!
+//! A client keeps one authority per connection, so the first block decides. Writes
+//! (server to client) are never touched.
 
 use std::io;
 use std::pin::Pin;
@@ -40,7 +45,8 @@ const MAX_BLOCK: usize = 1 << 20;
 enum Stage {
     Preface,
     Frames,
-    /// Not HTTP/2 with prior knowledge: pass everything (hyper will refuse it).
+    /// Nothing to fix on this connection (or not HTTP/2 with prior knowledge, which hyper
+    /// will refuse): bytes go straight through.
     PassThrough,
 }
 
@@ -50,6 +56,8 @@ struct Pending {
     end_stream: bool,
     priority: Option<[u8; 5]>,
     block: Vec<u8>,
+    /// The frames as received, forwarded as they are when nothing needs fixing.
+    frames: Vec<u8>,
 }
 
 /// The adapter; see the module documentation.
@@ -62,6 +70,8 @@ pub struct AuthorityFix<S> {
     decoder: loona_hpack::Decoder<'static>,
     encoder: loona_hpack::Encoder<'static>,
     eof: bool,
+    /// Whether header blocks are being re-encoded (decided by the first one).
+    rewriting: bool,
     /// Counts header blocks whose authority was replaced (shown in `status`).
     rewritten: Arc<AtomicU64>,
 }
@@ -97,6 +107,7 @@ impl<S> AuthorityFix<S> {
             decoder: loona_hpack::Decoder::new(),
             encoder: loona_hpack::Encoder::new(),
             eof: false,
+            rewriting: false,
             rewritten,
         }
     }
@@ -173,6 +184,11 @@ impl<S> AuthorityFix<S> {
                     end_stream: flags & END_STREAM != 0,
                     priority,
                     block: payload.to_vec(),
+                    frames: if self.rewriting {
+                        Vec::new()
+                    } else {
+                        frame.to_vec()
+                    },
                 });
                 if flags & END_HEADERS != 0 {
                     self.finish_block()?;
@@ -189,6 +205,9 @@ impl<S> AuthorityFix<S> {
                     .as_mut()
                     .ok_or_else(|| protocol_error("CONTINUATION"))?;
                 pending.block.extend_from_slice(&frame[FRAME_HEADER..]);
+                if !self.rewriting {
+                    pending.frames.extend_from_slice(&frame);
+                }
                 if pending.block.len() > MAX_BLOCK {
                     return Err(protocol_error("header block too large"));
                 }
@@ -210,11 +229,22 @@ impl<S> AuthorityFix<S> {
             .decoder
             .decode(&pending.block)
             .map_err(|e| protocol_error(&format!("undecodable header block: {e:?}")))?;
+        let mut fixed = false;
         for (name, value) in &mut headers {
             if name.as_slice() == b":authority" && !is_valid_authority(value) {
                 *value = REPLACEMENT.to_vec();
-                self.rewritten.fetch_add(1, Ordering::Relaxed);
+                fixed = true;
             }
+        }
+        if !self.rewriting && !fixed {
+            // The server's HPACK state is still the client's: step aside for good.
+            self.output.extend_from_slice(&pending.frames);
+            self.stage = Stage::PassThrough;
+            return Ok(());
+        }
+        self.rewriting = true;
+        if fixed {
+            self.rewritten.fetch_add(1, Ordering::Relaxed);
         }
         let block = self
             .encoder
@@ -270,6 +300,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
+            if this.stage == Stage::PassThrough && this.output.is_empty() && this.input.is_empty()
+            {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
             if !this.output.is_empty() {
                 let n = this.output.len().min(buf.remaining());
                 buf.put_slice(&this.output[..n]);

@@ -195,7 +195,7 @@ async fn serve_connection<S>(
         }
     });
     let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder.timer(TokioTimer::new()).adaptive_window(true);
+    builder.timer(TokioTimer::new());
     if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
         tracing::debug!(alias = name, error = %err, "data connection ended with an error");
     }
