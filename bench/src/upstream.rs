@@ -13,8 +13,8 @@ pub mod echo {
     tonic::include_proto!("milvusconnd.bench");
 }
 
-use echo::echo_server::{Echo, EchoServer};
 use echo::EchoMessage;
+use echo::echo_server::{Echo, EchoServer};
 
 /// Messages up to this size pass; the largest benchmark echoes 16 MiB.
 pub const MAX_MESSAGE: usize = 64 << 20;
@@ -33,7 +33,9 @@ impl NullUpstream {
         if given.and_then(|v| v.to_str().ok()) == Some(self.authorization.as_str()) {
             Ok(())
         } else {
-            Err(tonic::Status::unauthenticated("null upstream: wrong or missing authorization"))
+            Err(tonic::Status::unauthenticated(
+                "null upstream: wrong or missing authorization",
+            ))
         }
     }
 }

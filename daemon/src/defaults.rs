@@ -27,6 +27,16 @@ pub const MAX_CONTROL_CONNECTIONS: usize = 512;
 /// Milvus refuses pings more often than every 5 s.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long to wait for a keepalive ping's answer before the channel counts as dead.
+/// HTTP/2 flow-control windows of upstream connections and of the alias endpoints: a
+/// 16 MiB message then moves in a few window round trips, not hundreds of 64 KiB ones.
+/// A stream's buffered data stays within its window, so this bounds memory per call.
+pub const STREAM_WINDOW: u32 = 4 << 20;
+pub const CONNECTION_WINDOW: u32 = 8 << 20;
+/// How much of a request body h2 may hold per stream while waiting for the window.
+pub const SEND_BUFFER: usize = 1 << 20;
+/// Request data up to this size is sent with its HEADERS without waiting for flow-control
+/// capacity (small unary calls leave in one write).
+pub const SEND_AT_ONCE: usize = 64 << 10;
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `ClientInfo.sdk_type` the daemon announces in its handshake, so Milvus logs show who is
 /// connecting.

@@ -13,13 +13,12 @@ use std::time::Duration;
 use milvus_connd_protocol::{AliasState, ServerInfo};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use crate::alias_config::{EndpointConfig, PoolSettings};
 use crate::defaults;
 use crate::error::{Error, Result};
 use crate::health::{self, ProbeOutcome};
-use crate::upstream::{Calls, ChannelCounters, Upstream};
+use crate::upstream::{Calls, ChannelCounters, Connection, Upstream};
 
 /// What the pool as a whole is, for the aliases using it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +166,7 @@ impl Drop for InFlight {
 /// The channel a call goes to.
 #[derive(Debug)]
 pub struct Picked {
-    pub channel: Channel,
+    pub connection: Connection,
     pub slot: usize,
     pub in_flight: InFlight,
 }
@@ -241,7 +240,7 @@ impl Pool {
         };
         member.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(Picked {
-            channel: member.upstream.channel.clone(),
+            connection: member.upstream.connection.clone(),
             slot,
             in_flight: InFlight { member },
         })

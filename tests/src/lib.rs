@@ -23,14 +23,16 @@ pub fn params(value: serde_json::Value) -> milvus_connd_client::ConnectParams {
     serde_json::from_value(value).expect("valid params")
 }
 
-/// The cargo target directory this test binary was built into (`target/debug`).
+/// The cargo target directory this binary was built into (`target/debug`): tests live in
+/// `target/<profile>/deps`, binaries using the harness (the benchmarks) in `target/<profile>`.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    // target/debug/deps/<test binary>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
+    let dir = exe.parent().expect("binary lives in a directory");
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().expect("target/<profile>/deps"),
+        _ => dir,
+    }
+    .to_path_buf()
 }
 
 /// Path of a workspace binary, checked to exist.

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::io::AsyncReadExt as _;
-use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 #[derive(Parser)]
 struct Args {
@@ -24,9 +25,9 @@ struct Args {
 }
 
 fn server() -> tonic::transport::Server {
-    // Like a gRPC server tuned for throughput: big windows, no Nagle.
+    // Like a gRPC server tuned for throughput: big windows (and no Nagle, set on the
+    // listener above).
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .initial_stream_window_size(Some(8 << 20))
         .initial_connection_window_size(Some(16 << 20))
 }
@@ -34,15 +35,18 @@ fn server() -> tonic::transport::Server {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.tcp.ip().is_loopback(), "the null upstream listens on loopback only");
-    let tcp = TcpListener::bind(args.tcp).await.context("bind TCP")?;
+    anyhow::ensure!(
+        args.tcp.ip().is_loopback(),
+        "the null upstream listens on loopback only"
+    );
+    let tcp = TcpIncoming::bind(args.tcp)
+        .context("bind TCP")?
+        .with_nodelay(Some(true));
     let _ = std::fs::remove_file(&args.unix);
     let unix = UnixListener::bind(&args.unix).context("bind Unix socket")?;
     println!("listening tcp={}", tcp.local_addr()?);
     let routes = milvus_connd_bench::upstream::routes(args.authorization);
-    let on_tcp = server()
-        .add_routes(routes.clone())
-        .serve_with_incoming(TcpListenerStream::new(tcp));
+    let on_tcp = server().add_routes(routes.clone()).serve_with_incoming(tcp);
     let on_unix = server()
         .add_routes(routes)
         .serve_with_incoming(UnixListenerStream::new(unix));

@@ -300,8 +300,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.stage == Stage::PassThrough && this.output.is_empty() && this.input.is_empty()
-            {
+            if this.stage == Stage::PassThrough && this.output.is_empty() && this.input.is_empty() {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             if !this.output.is_empty() {

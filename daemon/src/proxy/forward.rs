@@ -9,16 +9,17 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, Request, Response};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use tower::Service as _;
 
 use super::route::{Activity, AliasHandle, LazyConnect, Route};
+use crate::error::BoxError;
 use crate::pool::InFlight;
+use crate::upstream::connection::{H2Error, ResponseBody};
 
 static DBNAME: HeaderName = HeaderName::from_static("dbname");
 /// Records a call's code and duration when the call's answer is done or dropped.
@@ -42,15 +43,22 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
 /// A response body that keeps its call counted until it is finished or dropped.
 #[derive(Debug)]
 pub struct CallBody {
-    inner: tonic::body::Body,
+    inner: Answer,
     _guards: Option<(InFlight, Activity)>,
     recorder: Option<Recorder>,
 }
 
+/// Milvus's answer, or the daemon's own error answer.
+#[derive(Debug)]
+enum Answer {
+    Upstream(ResponseBody),
+    Refused(tonic::body::Body),
+}
+
 impl CallBody {
     fn status(status: tonic::Status) -> Response<Self> {
-        status.into_http().map(|inner| Self {
-            inner,
+        status.into_http().map(|body| Self {
+            inner: Answer::Refused(body),
             _guards: None,
             recorder: None,
         })
@@ -95,14 +103,17 @@ impl http_body::Body for Counted {
 
 impl http_body::Body for CallBody {
     type Data = Bytes;
-    type Error = tonic::Status;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        let frame = match &mut this.inner {
+            Answer::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Answer::Refused(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        };
         if let (Poll::Ready(Some(Ok(frame))), Some(recorder)) = (&frame, &mut this.recorder) {
             if let Some(data) = frame.data_ref() {
                 recorder
@@ -118,11 +129,10 @@ impl http_body::Body for CallBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Answer::Upstream(body) => body.is_end_stream(),
+            Answer::Refused(body) => body.is_end_stream(),
+        }
     }
 }
 
@@ -167,6 +177,7 @@ pub async fn forward(
         Err(status) => return refuse_for(&handle, status),
     };
     let (mut parts, body) = request.into_parts();
+    let deadline = grpc_timeout(&parts.headers);
     let headers = &mut parts.headers;
     headers.remove(http::header::AUTHORIZATION);
     if let Some(authorization) = &route.pool.authorization {
@@ -190,26 +201,23 @@ pub async fn forward(
         }
     };
     let activity = handle.begin();
-    let (mut channel, in_flight, slot) = (picked.channel, picked.in_flight, picked.slot);
+    let (connection, in_flight, slot) = (picked.connection, picked.in_flight, picked.slot);
     let body = Counted {
         inner: body,
         handle: handle.clone(),
     };
-    let request = Request::from_parts(parts, tonic::body::Body::new(body));
+    let request = Request::from_parts(parts, body);
     let started = Instant::now();
-    if let Err(err) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
-        route.pool.report_failure(slot);
-        return refuse_for(
-            &handle,
-            tonic::Status::unavailable(format!(
-                "alias '{}': upstream channel not ready: {err}",
-                handle.name
-            )),
-        );
-    }
-    // The channel enforces the request's grpc-timeout itself (tonic reads the header) and
-    // reports an expiry as an error, which must reach the client as DEADLINE_EXCEEDED.
-    let answered = channel.call(request).await;
+    let answered = match deadline {
+        Some(deadline) => match tokio::time::timeout(deadline, connection.call(request)).await {
+            Ok(answered) => answered.map_err(CallFailure::Upstream),
+            Err(_) => Err(CallFailure::Deadline),
+        },
+        None => connection
+            .call(request)
+            .await
+            .map_err(CallFailure::Upstream),
+    };
     match answered {
         Ok(response) => {
             let recorder = Recorder {
@@ -218,20 +226,20 @@ pub async fn forward(
                 // A trailers-only answer carries its status in the headers.
                 code: grpc_status(response.headers()),
             };
-            response.map(|inner| CallBody {
-                inner,
+            response.map(|body| CallBody {
+                inner: Answer::Upstream(body),
                 _guards: Some((in_flight, activity)),
                 recorder: Some(recorder),
             })
         }
-        Err(err) if caused_by::<tonic::TimeoutExpired>(&err) => refuse_for(
+        Err(CallFailure::Deadline) => refuse_for(
             &handle,
             tonic::Status::deadline_exceeded(format!(
                 "alias '{}': no answer from Milvus within the call's grpc-timeout",
                 handle.name
             )),
         ),
-        Err(err) => {
+        Err(CallFailure::Upstream(err)) => {
             // A transport error: the channel's monitor should look now, not in 10 s.
             route.pool.report_failure(slot);
             refuse_for(
@@ -245,13 +253,27 @@ pub async fn forward(
     }
 }
 
-fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(err);
-    while let Some(err) = next {
-        if err.is::<T>() {
-            return true;
-        }
-        next = err.source();
+enum CallFailure {
+    Deadline,
+    Upstream(H2Error),
+}
+
+/// The call's `grpc-timeout` (digits and a unit: H, M, S, m, u, n), which bounds the wait
+/// for Milvus's answer as any gRPC channel would.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
     }
-    false
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }

@@ -23,6 +23,7 @@ use tokio::task::AbortHandle;
 
 use self::authority::AuthorityFix;
 use self::route::{AliasHandle, LazyConnect};
+use crate::defaults;
 use crate::peer::Peer;
 use crate::runtime_dir::{self, SetupError};
 
@@ -195,7 +196,10 @@ async fn serve_connection<S>(
         }
     });
     let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder.timer(TokioTimer::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(defaults::STREAM_WINDOW)
+        .initial_connection_window_size(defaults::CONNECTION_WINDOW);
     if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
         tracing::debug!(alias = name, error = %err, "data connection ended with an error");
     }

@@ -11,6 +11,7 @@ use std::io;
 use milvus_connd_protocol::ErrorCode;
 use rustls::{AlertDescription, CertificateError};
 
+use super::connection::H2Error;
 use super::transport::DialError;
 use crate::alias_config::Target;
 use crate::error::{BoxError, Error};
@@ -31,17 +32,6 @@ fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<
         next = err.source();
     }
     None
-}
-
-fn chain_mentions(err: &(dyn StdError + 'static), needle: &str) -> bool {
-    let mut next = Some(err);
-    while let Some(err) = next {
-        if err.to_string().contains(needle) {
-            return true;
-        }
-        next = err.source();
-    }
-    false
 }
 
 /// A failure below gRPC: the cause if the chain names one we know.
@@ -73,9 +63,7 @@ fn known_cause(target: &Target, err: &(dyn StdError + 'static)) -> Option<(Error
             _ => {}
         }
     }
-    if let Some(hyper) = find::<hyper::Error>(err)
-        && (hyper.is_parse() || chain_mentions(err, "frame") || chain_mentions(err, "protocol"))
-    {
+    if find::<H2Error>(err).is_some_and(H2Error::is_not_http2) {
         return Some((ErrorCode::Unimplemented, not_grpc(target)));
     }
     None
@@ -150,12 +138,12 @@ fn describe_tls(err: &rustls::Error) -> String {
     }
 }
 
-/// Classifies a failure to open the connection itself.
-pub fn transport_error(target: &Target, err: tonic::transport::Error) -> Error {
+/// Classifies a failed HTTP/2 handshake on a connection that was made.
+pub fn handshake_error(target: &Target, err: H2Error) -> Error {
     let (code, message) = known_cause(target, &err).unwrap_or_else(|| {
         (
             ErrorCode::Unavailable,
-            format!("cannot connect to Milvus at {target}"),
+            format!("HTTP/2 handshake with Milvus at {target} failed"),
         )
     });
     Error::upstream(code, message, Some(Box::new(err) as BoxError))

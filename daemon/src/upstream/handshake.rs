@@ -12,33 +12,33 @@ use milvus_connd_proto::milvus::{
 };
 use milvus_connd_protocol::{ErrorCode, ServerInfo};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Channel;
 
+use super::Connection;
 use super::classify::status_error;
 use crate::alias_config::Target;
 use crate::defaults;
 use crate::error::{Error, Result};
 
-/// A Milvus stub over `channel` that adds `authorization` to each call.
+/// A Milvus stub over `connection` that adds `authorization` to each call.
 #[derive(Debug, Clone)]
 pub struct Calls {
-    channel: Channel,
-    client: MilvusServiceClient<Channel>,
+    connection: Connection,
+    client: MilvusServiceClient<Connection>,
     authorization: Option<AsciiMetadataValue>,
     target: Target,
 }
 
 impl Calls {
     pub fn new(
-        channel: Channel,
+        connection: Connection,
         authorization: Option<AsciiMetadataValue>,
         target: Target,
     ) -> Self {
-        let client = MilvusServiceClient::new(channel.clone())
+        let client = MilvusServiceClient::new(connection.clone())
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
         Self {
-            channel,
+            connection,
             client,
             authorization,
             target,
@@ -137,7 +137,7 @@ impl Calls {
     }
 
     async fn probe_standard(&mut self) -> Result<Option<String>> {
-        let mut health = HealthClient::new(self.channel.clone());
+        let mut health = HealthClient::new(self.connection.clone());
         match health
             .check(self.request(HealthCheckRequest::default()))
             .await

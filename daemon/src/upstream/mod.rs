@@ -5,6 +5,7 @@
 //! either fails.
 
 mod classify;
+pub mod connection;
 mod handshake;
 pub mod tls;
 mod transport;
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use milvus_connd_protocol::ServerInfo;
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Channel;
 
+pub use connection::Connection;
 pub use handshake::Calls;
 pub use transport::ConnectionSignals;
 
@@ -33,7 +34,7 @@ pub struct ChannelCounters {
 /// A ready channel to Milvus. Dropping the last handle closes the connection.
 #[derive(Debug)]
 pub struct Upstream {
-    pub channel: Channel,
+    pub connection: Connection,
     /// What happens to the connection (closed, too many pings).
     pub signals: Arc<ConnectionSignals>,
     pub server: ServerInfo,
@@ -58,9 +59,9 @@ impl Upstream {
                 value
             });
         let signals = Arc::new(ConnectionSignals::default());
-        let channel = transport::open_channel(endpoint, keepalive, signals.clone()).await?;
+        let connection = transport::open_connection(endpoint, keepalive, signals.clone()).await?;
         let mut calls = Calls::new(
-            channel.clone(),
+            connection.clone(),
             authorization.clone(),
             endpoint.target.clone(),
         );
@@ -71,7 +72,7 @@ impl Upstream {
         counters.open.fetch_add(1, Ordering::Relaxed);
         counters.opened_total.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
-            channel,
+            connection,
             signals,
             server,
             authorization,
@@ -83,7 +84,7 @@ impl Upstream {
     /// Calls on this channel, authenticated as the alias.
     pub fn calls(&self) -> Calls {
         Calls::new(
-            self.channel.clone(),
+            self.connection.clone(),
             self.authorization.clone(),
             self.endpoint.target.clone(),
         )

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
+use http::uri::{Authority, Scheme};
 use milvus_connd_protocol::ErrorCode;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
@@ -20,11 +20,10 @@ use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
-use tonic::transport::{Channel, Endpoint, Uri};
 
+use super::connection::{Connection, Settings};
 use super::tls;
 use crate::alias_config::{EndpointConfig, Target};
-use crate::defaults;
 use crate::error::{BoxError, Error, Result};
 
 /// Why the connection could not be made.
@@ -288,44 +287,39 @@ fn tls_setup(config: &EndpointConfig) -> Result<Option<TlsSetup>> {
         .transpose()
 }
 
-/// Opens a channel (one HTTP/2 connection) to the endpoint, pinging every `keepalive`;
-/// `signals` learn what happens to its connection. Certificate files are read now, so
-/// rotated files take effect on the next connect.
-pub async fn open_channel(
+/// Opens one HTTP/2 connection to the endpoint, pinging every `keepalive`; `signals`
+/// learn what happens to it. Certificate files are read now, so rotated files take
+/// effect on the next connect.
+pub async fn open_connection(
     config: &EndpointConfig,
     keepalive: Duration,
     signals: Arc<ConnectionSignals>,
-) -> Result<Channel> {
-    let target = config.target.clone();
+) -> Result<Connection> {
+    let target = &config.target;
     let tls = tls_setup(config)?;
-    // The URI only provides :authority; the connector below decides where to go.
-    let authority = match &target {
+    // :authority is the address as configured (a socket path is no authority).
+    let authority = match target {
         Target::Tcp { .. } => target.to_string(),
         Target::Unix { .. } => "localhost".to_owned(),
     };
-    let endpoint = Endpoint::from_shared(format!("http://{authority}"))
-        .map_err(|e| Error::param(format!("cannot use address {target}: {e}")))?
-        .http2_keep_alive_interval(keepalive)
-        .keep_alive_timeout(defaults::KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(true);
-    let connector = tower::service_fn(move |_: Uri| {
-        let target = target.clone();
-        let tls = tls.clone();
-        let signals = signals.clone();
-        async move {
-            let inner = dial(&target, tls.as_ref()).await?;
-            let scanner = FrameScanner::default();
-            Ok::<_, DialError>(TokioIo::new(Watched {
-                inner,
-                signals,
-                scanner,
-            }))
-        }
-    });
-    endpoint
-        .connect_with_connector(connector)
+    let authority = Authority::try_from(authority)
+        .map_err(|e| Error::param(format!("cannot use address {target}: {e}")))?;
+    let scheme = if tls.is_some() {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    let inner = dial(target, tls.as_ref())
         .await
-        .map_err(|e| super::classify::transport_error(&config.target, e))
+        .map_err(|err| super::classify::dial_error(target, err))?;
+    let io = Watched {
+        inner,
+        signals,
+        scanner: FrameScanner::default(),
+    };
+    Connection::handshake(io, scheme, authority, Settings { keepalive })
+        .await
+        .map_err(|err| super::classify::handshake_error(target, err))
 }
 
 /// Looks closer at an endpoint whose connection closed without a reason: a plaintext

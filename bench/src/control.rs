@@ -1,0 +1,57 @@
+//! Connect latency over the control API, as a client process sees it (a fresh Unix
+//! connection and an HTTP request per call, like `milvus-connctl connect`).
+
+use std::time::{Duration, Instant};
+
+use milvus_connd_client::{Client, ConnectParams};
+
+/// Latencies in microseconds, sorted.
+pub type Samples = Vec<u64>;
+
+fn micros(elapsed: Duration) -> u64 {
+    elapsed.as_micros().try_into().unwrap_or(u64::MAX)
+}
+
+/// `connect` on an alias that is already connected with the same parameters: the daemon
+/// answers from what it has.
+pub async fn warm(
+    client: &Client,
+    alias: &str,
+    params: &ConnectParams,
+    calls: u32,
+) -> anyhow::Result<Samples> {
+    client.connect(alias, params).await?.detach();
+    let mut samples = Vec::with_capacity(calls as usize);
+    for _ in 0..calls {
+        let started = Instant::now();
+        let lease = client.connect(alias, params).await?;
+        samples.push(micros(started.elapsed()));
+        anyhow::ensure!(lease.reused, "a warm connect opened something new");
+        // Untimed: a process connects once and releases when done; leases piling up
+        // would only make every answer (which lists them) longer.
+        lease.release().await?;
+    }
+    samples.sort_unstable();
+    Ok(samples)
+}
+
+/// `connect` that has to open the pool (dial, TLS, Connect handshake with credentials,
+/// for every channel), then `disconnect` so the next one is cold again.
+pub async fn cold(
+    client: &Client,
+    alias: &str,
+    params: &ConnectParams,
+    calls: u32,
+) -> anyhow::Result<Samples> {
+    let mut samples = Vec::with_capacity(calls as usize);
+    for _ in 0..calls {
+        let started = Instant::now();
+        let lease = client.connect(alias, params).await?;
+        samples.push(micros(started.elapsed()));
+        anyhow::ensure!(!lease.reused, "a cold connect found the alias connected");
+        lease.release().await?;
+        client.disconnect(alias, true).await?;
+    }
+    samples.sort_unstable();
+    Ok(samples)
+}
