@@ -8,6 +8,22 @@ use milvus_connd_client::{Client, ConnectParams};
 /// Latencies in microseconds, sorted.
 pub type Samples = Vec<u64>;
 
+/// Runs `measure` on a single-threaded runtime of its own, so the figures are the
+/// daemon's and the socket's, not hops between this program's worker threads.
+pub async fn on_one_thread<F, Fut>(measure: F) -> anyhow::Result<Samples>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Samples>>,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(measure())
+    })
+    .await?
+}
+
 fn micros(elapsed: Duration) -> u64 {
     elapsed.as_micros().try_into().unwrap_or(u64::MAX)
 }

@@ -155,6 +155,20 @@ fn cpu_per_10k(
     Ok(used.as_secs_f64() * 1e3 * 10_000.0 / f64::from(calls))
 }
 
+/// Warm connects, measured on a thread of their own (see `control::on_one_thread`).
+async fn warm_connects(
+    client: &Client,
+    alias: &'static str,
+    params: &ConnectParams,
+    calls: u32,
+) -> anyhow::Result<Vec<u64>> {
+    let (client, params) = (client.clone(), params.clone());
+    control::on_one_thread(
+        move || async move { control::warm(&client, alias, &params, calls).await },
+    )
+    .await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -328,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
         );
         let results = suite::run(&scenarios, &variants, repeats, dir)?;
         eprintln!("warm connects…");
-        connects.warm = control::warm(&client, "milvus", &milvus_params, 1000).await?;
+        connects.warm = warm_connects(&client, "milvus", &milvus_params, 1000).await?;
         drop(proxy);
         drop(milvus);
 
@@ -345,13 +359,8 @@ async fn main() -> anyhow::Result<()> {
         Some(results)
     };
     if connects.warm.is_empty() {
-        connects.warm = control::warm(
-            &client,
-            "null",
-            &null_params,
-            if args.smoke { 50 } else { 1000 },
-        )
-        .await?;
+        let calls = if args.smoke { 50 } else { 1000 };
+        connects.warm = warm_connects(&client, "null", &null_params, calls).await?;
     }
 
     let report = Report {

@@ -20,10 +20,13 @@
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -69,16 +72,33 @@ impl ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-/// A handle on the daemon's control socket; cheap to clone.
+/// A handle on the daemon's control socket; cheap to clone (clones share the kept
+/// connection).
+///
+/// The connection of the last request is kept for the next one, as HTTP/1.1 keep-alive
+/// allows: a warm `connect` then costs one round trip instead of a socket set-up too.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    idle: Arc<Mutex<Option<IdleConnection>>>,
 }
+
+/// A connection kept between requests.
+#[derive(Debug)]
+struct IdleConnection {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// A kept connection older than this is not reused: the daemon closes connections idle
+/// for its request timeout (10 s by default), and reusing one as it closes would fail.
+const KEEP_IDLE: Duration = Duration::from_secs(4);
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         Self {
             socket: socket.into(),
+            idle: Arc::default(),
         }
     }
 
@@ -202,8 +222,33 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, Bytes)> {
-        let (status, body) = self.open(method, path, body).await?;
-        let bytes = body.collect().await?.to_bytes();
+        let body = encode(body)?;
+        let kept = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|idle| idle.since.elapsed() < KEEP_IDLE && !idle.sender.is_closed());
+        let answer = match kept {
+            Some(idle) => match self
+                .exchange(idle.sender, &method, path, body.clone())
+                .await
+            {
+                // The daemon closed the kept connection before taking the request.
+                Err(ClientError::Http(err)) if err.is_canceled() || err.is_incomplete_message() => {
+                    None
+                }
+                answer => Some(answer),
+            },
+            None => None,
+        };
+        let (status, bytes) = match answer {
+            Some(answer) => answer?,
+            None => {
+                self.exchange(self.dial().await?, &method, path, body)
+                    .await?
+            }
+        };
         if status.is_success() {
             return Ok((status, bytes));
         }
@@ -212,24 +257,30 @@ impl Client {
         Err(ClientError::Api(body.error))
     }
 
-    /// Sends a request and returns the status and the (unread) body.
-    async fn open<B: Serialize>(
+    /// One request and its whole answer on `sender`, which is kept for the next request.
+    async fn exchange(
         &self,
-        method: Method,
+        mut sender: SendRequest<Full<Bytes>>,
+        method: &Method,
         path: &str,
-        body: Option<&B>,
-    ) -> Result<(StatusCode, hyper::body::Incoming)> {
-        let body = match body {
-            Some(body) => {
-                Bytes::from(
-                    serde_json::to_vec(body).map_err(|source| ClientError::Decode {
-                        status: StatusCode::OK,
-                        source,
-                    })?,
-                )
-            }
-            None => Bytes::new(),
-        };
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let response = sender
+            .send_request(request(method.clone(), path, body)?)
+            .await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !sender.is_closed() {
+            *self.idle.lock().unwrap_or_else(|p| p.into_inner()) = Some(IdleConnection {
+                sender,
+                since: Instant::now(),
+            });
+        }
+        Ok((status, bytes))
+    }
+
+    /// A new connection to the control socket.
+    async fn dial(&self) -> Result<SendRequest<Full<Bytes>>> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -237,20 +288,49 @@ impl Client {
                     socket: self.socket.clone(),
                     source,
                 })?;
-        let (mut sender, connection) =
+        let (sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        // The connection task ends when the body has been read or dropped.
+        // The connection task ends when its sender is dropped or the daemon closes it.
         tokio::spawn(connection);
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "milvus-connd")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .map_err(|e| ClientError::Api(local_error(format!("cannot build request: {e}"))))?;
-        let response = sender.send_request(request).await?;
+        Ok(sender)
+    }
+
+    /// Sends a request on a connection of its own and returns the status and the
+    /// (unread) body, for answers that stream.
+    async fn open<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, hyper::body::Incoming)> {
+        let mut sender = self.dial().await?;
+        let response = sender
+            .send_request(request(method, path, encode(body)?)?)
+            .await?;
         Ok((response.status(), response.into_body()))
     }
+}
+
+fn encode<B: Serialize>(body: Option<&B>) -> Result<Bytes> {
+    let Some(body) = body else {
+        return Ok(Bytes::new());
+    };
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|source| ClientError::Decode {
+            status: StatusCode::OK,
+            source,
+        })
+}
+
+fn request(method: Method, path: &str, body: Bytes) -> Result<Request<Full<Bytes>>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "milvus-connd")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .map_err(|e| ClientError::Api(local_error(format!("cannot build request: {e}"))))
 }
 
 /// A stream of state changes (`GET /v1/events`).

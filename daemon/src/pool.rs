@@ -7,7 +7,9 @@
 //! once instead of hanging.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 use milvus_connd_protocol::{AliasState, ServerInfo};
@@ -49,7 +51,7 @@ pub struct Member {
 /// One channel slot, shared with its monitor task.
 #[derive(Debug)]
 pub struct Slot {
-    member: RwLock<Option<Arc<Member>>>,
+    member: ArcSwapOption<Member>,
     state: Mutex<(SlotState, u32)>,
     /// Woken when the proxy sees a transport error on this slot's channel.
     pub wake: Notify,
@@ -63,21 +65,18 @@ impl Slot {
             SlotState::Connecting
         };
         Self {
-            member: RwLock::new(member.map(Arc::new)),
+            member: ArcSwapOption::new(member.map(Arc::new)),
             state: Mutex::new((state, 0)),
             wake: Notify::new(),
         }
     }
 
     pub fn member(&self) -> Option<Arc<Member>> {
-        self.member
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.member.load_full()
     }
 
     fn set_member(&self, member: Option<Arc<Member>>) {
-        *self.member.write().unwrap_or_else(|p| p.into_inner()) = member;
+        self.member.store(member);
     }
 
     pub fn state(&self) -> (SlotState, u32) {

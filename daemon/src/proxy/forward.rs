@@ -152,7 +152,7 @@ fn refuse_for(handle: &AliasHandle, status: tonic::Status) -> Response<CallBody>
 async fn route_for(
     handle: &AliasHandle,
     registry: &Weak<dyn LazyConnect>,
-) -> Result<Route, tonic::Status> {
+) -> Result<Arc<Route>, tonic::Status> {
     if let Some(route) = handle.route() {
         return Ok(route);
     }

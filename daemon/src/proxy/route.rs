@@ -1,13 +1,16 @@
 //! The data plane's view of one alias: where its calls go right now, and how busy it is.
 //!
 //! The registry swaps the route on connect and disconnect; the proxy reads it once per
-//! call. Reads take a per-alias read lock, so calls of different aliases never contend.
+//! call. Nothing on a call's path takes a lock: the route is an `ArcSwap` read, activity
+//! is atomics, so calls on several worker threads do not wait for each other.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use crate::pool::Pool;
@@ -24,9 +27,11 @@ pub struct Route {
 pub struct AliasHandle {
     pub name: String,
     pub owner_uid: u32,
-    route: RwLock<Option<Route>>,
+    route: ArcSwapOption<Route>,
     in_flight: AtomicUsize,
-    last_active: Mutex<Instant>,
+    created: Instant,
+    /// When the alias was last used, in milliseconds since `created`.
+    last_active: AtomicU64,
     /// Requests whose unusable `:authority` was replaced (grpcio on `unix:`).
     pub authority_rewrites: Arc<AtomicU64>,
     /// Calls forwarded since the alias was created.
@@ -53,21 +58,22 @@ impl AliasHandle {
         Self {
             name: name.to_owned(),
             owner_uid,
-            route: RwLock::new(None),
+            route: ArcSwapOption::empty(),
             in_flight: AtomicUsize::new(0),
-            last_active: Mutex::new(Instant::now()),
+            created: Instant::now(),
+            last_active: AtomicU64::new(0),
             authority_rewrites: Arc::default(),
             calls_total: AtomicU64::new(0),
             stats: Default::default(),
         }
     }
 
-    pub fn route(&self) -> Option<Route> {
-        self.route.read().unwrap_or_else(|p| p.into_inner()).clone()
+    pub fn route(&self) -> Option<Arc<Route>> {
+        self.route.load_full()
     }
 
     pub fn set_route(&self, route: Option<Route>) {
-        *self.route.write().unwrap_or_else(|p| p.into_inner()) = route;
+        self.route.store(route.map(Arc::new));
         self.touch();
     }
 
@@ -84,11 +90,13 @@ impl AliasHandle {
     }
 
     pub fn touch(&self) {
-        *self.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let since = self.created.elapsed().as_millis();
+        self.last_active
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub fn last_active(&self) -> Instant {
-        *self.last_active.lock().unwrap_or_else(|p| p.into_inner())
+        self.created + Duration::from_millis(self.last_active.load(Ordering::Relaxed))
     }
 }
 
@@ -99,5 +107,5 @@ pub trait LazyConnect: Send + Sync + std::fmt::Debug {
     fn connect_idle<'a>(
         &'a self,
         alias: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Route, crate::Error>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Route>, crate::Error>> + Send + 'a>>;
 }

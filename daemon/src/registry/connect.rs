@@ -288,7 +288,7 @@ impl Registry {
 
     /// Connects an idle alias on behalf of its data plane (a call arrived on its socket),
     /// with its stored configuration and without a lease.
-    pub async fn connect_for_data_plane(&self, name: &str) -> Result<Route> {
+    pub async fn connect_for_data_plane(&self, name: &str) -> Result<Arc<Route>> {
         self.connect(&Peer::internal(), name, ConnectParams::default())
             .await?;
         let aliases = lock(&self.aliases);

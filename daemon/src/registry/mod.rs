@@ -228,7 +228,9 @@ impl LazyConnect for Registry {
     fn connect_idle<'a>(
         &'a self,
         alias: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Route>> + Send + 'a>> {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<std::sync::Arc<Route>>> + Send + 'a>,
+    > {
         Box::pin(self.connect_for_data_plane(alias))
     }
 }
