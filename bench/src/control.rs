@@ -1,5 +1,5 @@
-//! Connect latency over the control API, as a client process sees it (a fresh Unix
-//! connection and an HTTP request per call, like `milvus-connctl connect`).
+//! Connect latency over the control API, as a Rust client sees it (one HTTP request and
+//! answer per call on the connection the client keeps).
 
 use std::time::{Duration, Instant};
 

@@ -311,7 +311,7 @@ pub fn markdown(report: &Report) -> String {
     let f = &report.footprint;
     let _ = write!(
         out,
-        "\nEach call opens a Unix connection and sends one HTTP request, as `milvus-connctl connect` does.\n\n\
+        "\nMeasured with the Rust client (`milvus_connd_client::Client`), which keeps its control connection between requests, so a warm connect is one HTTP request and answer on the Unix socket.\n\n\
          ## Memory and CPU\n\n| | |\n|---|---:|\n\
          | daemon RSS, idle, no aliases | {:.1} MiB |\n\
          | daemon RSS with {} aliases configured (idle) | {:.1} MiB |\n\
@@ -328,7 +328,11 @@ pub fn markdown(report: &Report) -> String {
             "| CPU time per 10 000 calls at concurrency 16: {who} | {ms:.0} ms |"
         );
     }
-    out.push_str("\n![latency and throughput per variant](benchmarks.svg)\n");
+    out.push_str(
+        "\n![latency and throughput per variant](benchmarks.svg)\n\n\
+         How a call travels through the daemon, and what each change to that path bought: \
+         [performance.md](performance.md).\n",
+    );
     out
 }
 
