@@ -70,20 +70,6 @@ impl HaProxy {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    pub fn version() -> String {
-        Command::new("haproxy")
-            .arg("-v")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .next()
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "unknown".into())
-    }
 }
 
 impl Drop for HaProxy {

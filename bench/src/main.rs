@@ -120,6 +120,20 @@ async fn connect_alias(
     Ok((PathBuf::from(endpoints.unix), tcp))
 }
 
+/// The three ways through a proxy: the alias's Unix socket and TCP listener, and HAProxy.
+fn proxied(unix: PathBuf, tcp: SocketAddr, haproxy: SocketAddr) -> [Variant; 3] {
+    [
+        (report::DAEMON, Endpoint::Unix(unix)),
+        ("connd-tcp", Endpoint::Tcp(tcp)),
+        ("haproxy", Endpoint::Tcp(haproxy)),
+    ]
+    .map(|(name, endpoint)| Variant {
+        name,
+        endpoint,
+        authorization: None,
+    })
+}
+
 fn tool_version(program: &str, arg: &str) -> String {
     Command::new(program)
         .arg(arg)
@@ -201,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
     let (null_unix, null_tcp) = connect_alias(&client, "null", &null_params).await?;
     let null_haproxy = HaProxy::start(null.tcp, &basic(NULL_USER, NULL_PASSWORD), 1, dir)?;
     let auth = Some(basic(NULL_USER, NULL_PASSWORD));
-    let null_variants = vec![
+    let mut null_variants = vec![
         Variant {
             name: report::DIRECT,
             endpoint: Endpoint::Tcp(null.tcp),
@@ -212,22 +226,8 @@ async fn main() -> anyhow::Result<()> {
             endpoint: Endpoint::Unix(null.unix.clone()),
             authorization: auth,
         },
-        Variant {
-            name: report::DAEMON,
-            endpoint: Endpoint::Unix(null_unix.clone()),
-            authorization: None,
-        },
-        Variant {
-            name: "connd-tcp",
-            endpoint: Endpoint::Tcp(null_tcp),
-            authorization: None,
-        },
-        Variant {
-            name: "haproxy",
-            endpoint: Endpoint::Tcp(null_haproxy.listen),
-            authorization: None,
-        },
     ];
+    null_variants.extend(proxied(null_unix.clone(), null_tcp, null_haproxy.listen));
     for variant in &null_variants {
         check::echo(variant).await?;
     }
@@ -309,28 +309,12 @@ async fn main() -> anyhow::Result<()> {
             1,
             dir,
         )?;
-        let variants = vec![
-            Variant {
-                name: report::DIRECT,
-                endpoint: Endpoint::Tcp(address.parse()?),
-                authorization: Some(basic(MILVUS_USER, MILVUS_PASSWORD)),
-            },
-            Variant {
-                name: report::DAEMON,
-                endpoint: Endpoint::Unix(unix),
-                authorization: None,
-            },
-            Variant {
-                name: "connd-tcp",
-                endpoint: Endpoint::Tcp(tcp),
-                authorization: None,
-            },
-            Variant {
-                name: "haproxy",
-                endpoint: Endpoint::Tcp(proxy.listen),
-                authorization: None,
-            },
-        ];
+        let mut variants = vec![Variant {
+            name: report::DIRECT,
+            endpoint: Endpoint::Tcp(address.parse()?),
+            authorization: Some(basic(MILVUS_USER, MILVUS_PASSWORD)),
+        }];
+        variants.extend(proxied(unix, tcp, proxy.listen));
         for variant in &variants {
             check::get_version(variant).await?;
         }
@@ -375,7 +359,10 @@ async fn main() -> anyhow::Result<()> {
         .to_owned(),
         command: "bash scripts/bench.sh".into(),
         machine: Machine::this(),
-        tools: vec![tool_version("h2load", "--version"), HaProxy::version()],
+        tools: vec![
+            tool_version("h2load", "--version"),
+            tool_version("haproxy", "-v"),
+        ],
         repeats,
         null: null_results,
         milvus: milvus_results,

@@ -62,43 +62,54 @@ start)
     shift
   done
   base=$root/instances/$name
-  # --keep-data restarts an instance on the data it had (e.g. after it was killed).
-  [ "$keep" = 1 ] || rm -rf "$base"
-  mkdir -p "$base/logs"; rm -f "$base/milvus.pid"
-  "$venv/bin/python" "$here/configure.py" "$base" "$port" "$auth" "$tls" "${certs:-$base}"
   metrics_port=$((port + 9))
-  (
-    cd "$base"
-    DEPLOY_MODE=STANDALONE METRICS_PORT=$metrics_port LD_LIBRARY_PATH="$root/bin" \
-      "$root/bin/milvus" run standalone >"$base/logs/stdout.log" 2>"$base/logs/stderr.log" </dev/null &
-    child=$!
-    echo "$child" >"$base/milvus.pid"
-    if [ -n "$watch" ]; then
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
-      stop_pid "$child"
-    fi
-    wait "$child" || true
-    # Remove the data when the watched process is gone, not when Milvus merely died (a
-    # test may restart it on the same data).
-    if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then rm -rf "$base"; fi
-  ) >/dev/null 2>&1 </dev/null &
-  for _ in $(seq 1 600); do
-    if [ -f "$base/milvus.pid" ] && ! kill -0 "$(cat "$base/milvus.pid")" 2>/dev/null; then
-      echo "milvus.sh: Milvus $name exited during start-up; last lines of its log:" >&2
-      tail -n 20 "$base/logs/stderr.log" >&2 || true
-      exit 1
-    fi
-    if "$venv/bin/python" - "$metrics_port" 2>/dev/null <<'PY'
+  # Milvus 2.3.5 now and then dies during start-up (a Go fatal error in its own
+  # components); a second attempt on fresh data starts it.
+  for attempt in 1 2; do
+    # --keep-data restarts an instance on the data it had (e.g. after it was killed).
+    [ "$keep" = 1 ] && [ "$attempt" = 1 ] || rm -rf "$base"
+    mkdir -p "$base/logs"; rm -f "$base/milvus.pid"
+    "$venv/bin/python" "$here/configure.py" "$base" "$port" "$auth" "$tls" "${certs:-$base}"
+    (
+      cd "$base"
+      DEPLOY_MODE=STANDALONE METRICS_PORT=$metrics_port LD_LIBRARY_PATH="$root/bin" \
+        "$root/bin/milvus" run standalone >"$base/logs/stdout.log" 2>"$base/logs/stderr.log" </dev/null &
+      child=$!
+      echo "$child" >"$base/milvus.pid"
+      if [ -n "$watch" ]; then
+        while kill -0 "$watch" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
+        stop_pid "$child"
+      fi
+      wait "$child" || true
+      # Remove the data when the watched process is gone, not when Milvus merely died (a
+      # test may restart it on the same data).
+      if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then rm -rf "$base"; fi
+    ) >/dev/null 2>&1 </dev/null &
+    exited=0
+    for _ in $(seq 1 600); do
+      if [ -f "$base/milvus.pid" ] && ! kill -0 "$(cat "$base/milvus.pid")" 2>/dev/null; then
+        echo "milvus.sh: Milvus $name exited during start-up (attempt $attempt); last lines of its log:" >&2
+        grep -m 5 -E "fatal|panic|error" "$base/logs/stderr.log" "$base/logs/stdout.log" >&2 || true
+        tail -n 20 "$base/logs/stderr.log" >&2 || true
+        exited=1
+        break
+      fi
+      if "$venv/bin/python" - "$metrics_port" 2>/dev/null <<'PY'
 import sys, urllib.request
 body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).read()
 sys.exit(0 if b"OK" in body else 1)
 PY
-    then
-      echo "milvus $name ready on 127.0.0.1:$port (pid $(cat "$base/milvus.pid"))"
-      exit 0
-    fi
-    sleep 0.2
+      then
+        echo "milvus $name ready on 127.0.0.1:$port (pid $(cat "$base/milvus.pid"))"
+        exit 0
+      fi
+      sleep 0.2
+    done
+    [ "$exited" = 1 ] || break
+    # Let the watcher subshell finish with the dead instance before the next attempt.
+    sleep 1
   done
+  [ "$exited" = 1 ] && exit 1
   echo "milvus.sh: Milvus $name not ready after 120 s" >&2
   exit 1
   ;;
