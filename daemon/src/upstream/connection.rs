@@ -138,6 +138,7 @@ impl Connection {
                 body,
                 stream,
                 held: None,
+                first: true,
             };
             let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut pipe).poll(cx))).await;
             if first.is_pending() {
@@ -173,6 +174,8 @@ struct Pipe<B> {
     stream: SendStream<Bytes>,
     /// Data waiting for flow-control capacity.
     held: Option<(Bytes, bool)>,
+    /// Whether no data was sent yet.
+    first: bool,
 }
 
 impl<B> Future for Pipe<B>
@@ -189,8 +192,9 @@ where
                 return Poll::Ready(());
             }
             if let Some((data, end)) = this.held.take() {
-                // The first chunk goes at once (h2 keeps it until the window allows);
-                // later ones wait for capacity, so at most one chunk is buffered here.
+                // Beyond the first small chunk, data waits for capacity, so at most one
+                // chunk per stream is buffered beyond the window: a stalled Milvus holds
+                // up the client instead of filling the daemon's memory.
                 while this.stream.capacity() == 0 {
                     match this.stream.poll_capacity(cx) {
                         Poll::Pending => {
@@ -210,7 +214,9 @@ where
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let end = this.body.is_end_stream();
-                        if this.stream.capacity() == 0 && data.len() <= defaults::SEND_AT_ONCE {
+                        let at_once =
+                            std::mem::take(&mut this.first) && data.len() <= defaults::SEND_AT_ONCE;
+                        if at_once || this.stream.capacity() >= data.len() {
                             if this.stream.send_data(data, end).is_err() || end {
                                 return Poll::Ready(());
                             }
