@@ -16,10 +16,12 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use clap::Parser;
-use milvus_connd_bench::h2load::{Endpoint, Variant};
+use milvus_connd_bench::h2load::{self, Endpoint, Length, Load, Variant};
 use milvus_connd_bench::report::{self, Connects, Footprint, Machine, Report};
 use milvus_connd_bench::suite::{self, Lengths};
-use milvus_connd_bench::{check, control, haproxy::HaProxy, memory, payload, procfs, upstream};
+use milvus_connd_bench::{
+    check, control, haproxy::HaProxy, memory, payload, procfs, stats, upstream,
+};
 use milvus_connd_client::{Client, ConnectParams};
 use milvus_connd_tests::daemon::{Daemon, Options};
 use milvus_connd_tests::milvus::{Dedicated, Flavor};
@@ -158,13 +160,13 @@ fn cpu_per_10k(
     smoke: bool,
 ) -> anyhow::Result<f64> {
     let calls = if smoke { 200 } else { 10_000 };
-    let load = milvus_connd_bench::h2load::Load {
+    let load = Load {
         connections: 4,
         streams: 4,
-        length: milvus_connd_bench::h2load::Length::Requests(calls),
+        length: Length::Requests(calls),
     };
     let before = procfs::cpu_time(pid)?;
-    milvus_connd_bench::h2load::run(variant, path, body, load, scratch)?;
+    h2load::run(variant, path, body, load, scratch)?;
     let used = procfs::cpu_time(pid)? - before;
     Ok(used.as_secs_f64() * 1e3 * 10_000.0 / f64::from(calls))
 }
@@ -195,9 +197,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let repeats = if args.smoke { 1 } else { args.repeats.max(1) };
     for tool in ["h2load", "haproxy"] {
-        if Command::new(tool).arg("--version").output().is_err()
-            && Command::new(tool).arg("-v").output().is_err()
-        {
+        if Command::new(tool).arg("-v").output().is_err() {
             bail!(
                 "{tool} is not installed: scripts/bench.sh installs it (apt-get install nghttp2-client haproxy)"
             );
@@ -234,20 +234,16 @@ async fn main() -> anyhow::Result<()> {
     let small = payload::echo_request(dir, 100)?;
     let (one_mib, sixteen_mib) = (1 << 20, if args.smoke { 1 << 20 } else { 16 << 20 });
     let mut scenarios = suite::unary(upstream::ECHO_PATH, &small, lengths.small);
-    scenarios.push(suite::large(
-        upstream::ECHO_PATH,
-        "1MiB",
-        &payload::echo_request(dir, one_mib)?,
-        one_mib,
-        lengths.large,
-    ));
-    scenarios.push(suite::large(
-        upstream::ECHO_PATH,
-        "16MiB",
-        &payload::echo_request(dir, sixteen_mib)?,
-        sixteen_mib,
-        lengths.large,
-    ));
+    for (key, size) in [("1MiB", one_mib), ("16MiB", sixteen_mib)] {
+        let body = payload::echo_request(dir, size)?;
+        scenarios.push(suite::large(
+            upstream::ECHO_PATH,
+            key,
+            &body,
+            size,
+            lengths.large,
+        ));
+    }
     eprintln!(
         "null upstream: {} scenarios × {} variants × {repeats}",
         scenarios.len(),
@@ -269,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
         let samples = (0..repeats)
             .map(|_| cpu_per_10k(pid, variant, upstream::ECHO_PATH, &small, dir, args.smoke))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        cpu.push((who, milvus_connd_bench::stats::median(samples)));
+        cpu.push((who, stats::median(samples)));
     }
 
     eprintln!("memory…");
