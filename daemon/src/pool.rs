@@ -8,10 +8,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use milvus_connd_protocol::{AliasState, ServerInfo};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;

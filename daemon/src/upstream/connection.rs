@@ -19,7 +19,7 @@ use h2::client::SendRequest;
 use h2::{Ping, PingPong, RecvStream, SendStream};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::defaults;
@@ -27,8 +27,8 @@ use crate::error::BoxError;
 
 /// An h2 error that exposes the I/O error behind it (h2's own type does not), so the
 /// cause of a failure (a TLS alert, a reset) can be named.
-#[derive(Debug, Clone)]
-pub struct H2Error(Arc<h2::Error>);
+#[derive(Debug)]
+pub struct H2Error(h2::Error);
 
 impl std::fmt::Display for H2Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,7 +44,7 @@ impl std::error::Error for H2Error {
 
 impl From<h2::Error> for H2Error {
     fn from(err: h2::Error) -> Self {
-        Self(Arc::new(err))
+        Self(err)
     }
 }
 
@@ -68,19 +68,14 @@ pub struct Connection {
     authority: Authority,
 }
 
-/// What differs between connections (windows and limits are in `defaults`).
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub keepalive: Duration,
-}
-
 impl Connection {
-    /// Runs the HTTP/2 handshake on `io` and starts the task that drives the connection.
+    /// Runs the HTTP/2 handshake on `io` and starts the task that drives the connection,
+    /// pinging every `keepalive` (windows and limits are in `defaults`).
     pub async fn handshake<T>(
         io: T,
         scheme: Scheme,
         authority: Authority,
-        settings: Settings,
+        keepalive: Duration,
     ) -> Result<Self, H2Error>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -93,7 +88,7 @@ impl Connection {
             .await?;
         let ping_pong = connection.ping_pong();
         tokio::spawn(async move {
-            let keepalive = keep_alive(ping_pong, settings.keepalive);
+            let keepalive = keep_alive(ping_pong, keepalive);
             tokio::select! {
                 result = connection => {
                     if let Err(err) = result {
@@ -283,10 +278,6 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         self.stream.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
 

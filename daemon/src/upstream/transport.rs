@@ -21,7 +21,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use super::connection::{Connection, Settings};
+use super::connection::Connection;
 use super::tls;
 use crate::alias_config::{EndpointConfig, Target};
 use crate::error::{BoxError, Error, Result};
@@ -317,7 +317,7 @@ pub async fn open_connection(
         signals,
         scanner: FrameScanner::default(),
     };
-    Connection::handshake(io, scheme, authority, Settings { keepalive })
+    Connection::handshake(io, scheme, authority, keepalive)
         .await
         .map_err(|err| super::classify::handshake_error(target, err))
 }
